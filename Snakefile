@@ -1,0 +1,24 @@
+# intrakd: rebuild the tables and figures of IntRA-KD (Hou et al., CVPR 2020) from scratch.
+# Rules live in workflow/rules/, the configuration in config/config.yaml (documented in config/README.md).
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        expand("results/tables/{table}.md", table=TABLES),
+        expand("results/figures/{table}.png", table=TABLES),

@@ -1,0 +1,36 @@
+"""``intrakd train``: run the engine outside notebooks (same function the notebooks call)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train one run from a YAML/JSON file of RunConfig keys")
+    p.add_argument("config", type=Path, help="YAML or JSON mapping of run parameters (see intrakd.engine.RunConfig)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one parameter (VALUE parsed as YAML), repeatable")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+    p.set_defaults(func=_train)
+
+
+def _train(args) -> int:
+    from intrakd.engine import train
+
+    if not args.config.is_file():
+        raise FileNotFoundError(f"{args.config}: no such run configuration file")
+    values = yaml.safe_load(args.config.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{args.config}: expected a mapping of run parameters, got {type(values).__name__}")
+    for item in args.set:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        values[key] = yaml.safe_load(raw)
+    metrics = train(values)
+    if args.json:
+        print(json.dumps({k: metrics[k] for k in ("metric", "value", "wall_seconds", "params")}))
+    return 0

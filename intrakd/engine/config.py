@@ -1,0 +1,100 @@
+"""One training run's configuration: the single object between a notebook's parameters and the engine."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class RunConfig:
+    """Everything one run needs. Paths are plain strings so the object round-trips through JSON/YAML."""
+
+    role: str = "student"  # "student" or "teacher" (a teacher run is a plain supervised run of a teacher model)
+    dataset: str = "apolloscape"
+    data_root: str = "data/apolloscape"
+    data_source: str = "synthetic"  # free text recorded in metrics.json and tables ("synthetic" or "real")
+    student: str = "erfnet"
+    width: float = 1.0
+    method: str = "baseline"
+    method_options: dict[str, Any] = field(default_factory=dict)
+    method_weights: dict[str, float] = field(default_factory=dict)
+    teacher: str | None = None
+    teacher_width: float = 1.0
+    teacher_checkpoint: str | None = None
+    seed: int = 0
+    epochs: int = 1
+    batch_size: int = 2
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    exist_weight: float = 0.1
+    input_size: list[int] | None = None  # [W, H] the network sees (None: the paper recipe's size)
+    crop: list[int] | None = None  # [W, H] random training crop after resizing (None: no crop)
+    rotate_deg: float | None = None  # training rotation (None: the recipe's)
+    train_split: str = "train"
+    eval_split: str = "val"
+    val_every: int = 1  # epochs between validations (0: only at the end)
+    max_iters_per_epoch: int | None = None  # cap for smoke runs
+    max_eval_images: int | None = None
+    num_workers: int = 0
+    threads: int = 0  # torch intra-op threads (0: leave torch's default)
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    amp: bool = True  # mixed precision, used on CUDA only
+    channels_last: bool = True  # used on CUDA only
+    out_dir: str = "results/runs/example"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise KeyError(f"unknown run parameter(s) {unknown}; valid: {sorted(known)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def out(self) -> Path:
+        return Path(self.out_dir)
+
+    def validate(self) -> "RunConfig":
+        """Check names against the registries and values against their ranges; one clear error each."""
+        from intrakd.data import DATASETS
+        from intrakd.distill import METHOD_REGISTRY
+        from intrakd.models import MODEL_REGISTRY
+
+        _choice("dataset", self.dataset, DATASETS)
+        _choice("student", self.student, MODEL_REGISTRY)
+        _choice("method", self.method, METHOD_REGISTRY)
+        if self.teacher is not None:
+            _choice("teacher", self.teacher, MODEL_REGISTRY)
+        needs_teacher = METHOD_REGISTRY[self.method].needs_teacher
+        if needs_teacher and (self.teacher is None or not self.teacher_checkpoint):
+            raise ValueError(f"method {self.method!r} needs a teacher: set 'teacher' and 'teacher_checkpoint'")
+        if self.teacher_checkpoint and needs_teacher and not Path(self.teacher_checkpoint).is_file():
+            raise FileNotFoundError(f"teacher_checkpoint {self.teacher_checkpoint!r}: no such file")
+        if not Path(self.data_root).is_dir():
+            raise FileNotFoundError(f"data_root {self.data_root!r}: no such directory (expected a {self.dataset} tree)")
+        if self.role not in ("student", "teacher"):
+            raise ValueError(f"role must be 'student' or 'teacher', got {self.role!r}")
+        for key in ("epochs", "batch_size"):
+            if int(getattr(self, key)) < 1:
+                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
+        for key in ("lr", "width", "teacher_width"):
+            if not float(getattr(self, key)) > 0:
+                raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        for key in ("input_size", "crop"):
+            size = getattr(self, key)
+            if size is not None and (len(size) != 2 or any(int(s) % 8 for s in size)):
+                raise ValueError(f"{key} must be [W, H] with both divisible by 8, got {size!r}")
+        return self
+
+
+def _choice(key: str, value: Any, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(sorted(valid))}")

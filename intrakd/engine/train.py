@@ -1,0 +1,318 @@
+"""One training run: RunConfig -> data, student, teacher, method -> loop -> checkpoint/resume -> sidecars.
+
+Outputs in ``cfg.out_dir``:
+  ``metrics.json`` (written last: its presence means the run finished), ``history.csv`` (one row per epoch),
+  ``model.pt`` (final student weights, ``intrakd.models.checkpoint`` format), ``ckpt/last.pt`` (resume state,
+  rewritten atomically after every epoch; a killed run resumes from it exactly).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from intrakd.engine.config import RunConfig
+from intrakd.engine.evaluate import evaluate
+from intrakd.engine import provenance
+
+
+class NonFiniteLossError(FloatingPointError):
+    pass
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Data order and augmentation of epoch ``epoch`` depend on (seed, epoch) only: resume is exact."""
+    return (seed * 1_000_003 + epoch * 7_919) % 2**31
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj, path: Path) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    os.replace(tmp, path)
+
+
+def _json_default(value):
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _write_history(rows: list[dict], path: Path) -> None:
+    if not rows:
+        return
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Holds the pieces of a run; :func:`train` is the one public entry point."""
+
+    def __init__(self, cfg: RunConfig):
+        from intrakd.data import DATASETS, build_dataset
+        from intrakd.distill import build_method
+        from intrakd.models import build_model
+        from intrakd.models.checkpoint import load_weights
+
+        self.cfg = cfg.validate()
+        if cfg.threads:
+            torch.set_num_threads(int(cfg.threads))
+        self.device = provenance.resolve_device(cfg.device)
+        self.cuda = self.device.type == "cuda"
+        seed_everything(cfg.seed)
+        if not self.cuda:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+
+        self.spec = DATASETS[cfg.dataset]
+        size = dict(input_size=tuple(cfg.input_size) if cfg.input_size else None)
+        self.train_set = build_dataset(
+            cfg.dataset, cfg.data_root, cfg.train_split, train=True,
+            crop=tuple(cfg.crop) if cfg.crop else None, rotate_deg=cfg.rotate_deg, **size,
+        )
+        self.eval_set = build_dataset(cfg.dataset, cfg.data_root, cfg.eval_split, train=False, **size)
+
+        self.student = build_model(
+            cfg.student, self.spec.num_classes, width=cfg.width, exist_head=self.spec.has_exist
+        ).to(self.device)
+        self.teacher = None
+        if cfg.teacher_checkpoint and cfg.teacher:
+            self.teacher, self.teacher_meta = load_weights(
+                cfg.teacher_checkpoint, name=cfg.teacher, num_classes=self.spec.num_classes,
+                width=cfg.teacher_width, map_location=self.device,
+            )
+            self.teacher.to(self.device).eval()
+            for p in self.teacher.parameters():
+                p.requires_grad_(False)
+        self.method = build_method(
+            cfg.method, self.student, self.teacher, self.spec.num_classes,
+            weights=cfg.method_weights or None, **cfg.method_options,
+        ).to(self.device)
+        if self.cuda and cfg.channels_last:
+            self.student.to(memory_format=torch.channels_last)
+            if self.teacher is not None:
+                self.teacher.to(memory_format=torch.channels_last)
+
+        params = [
+            {"params": [p for p in self.student.parameters() if p.requires_grad]},
+            {"params": [p for p in self.method.parameters() if p.requires_grad]},
+        ]
+        params = [g for g in params if g["params"]]
+        self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        self.class_weights = torch.tensor(self.spec.class_weights, dtype=torch.float32, device=self.device)
+        self.amp_dtype = None
+        if self.cuda and cfg.amp:
+            self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
+
+        self.iters_per_epoch = math.ceil(len(self.train_set) / cfg.batch_size)
+        if cfg.max_iters_per_epoch:
+            self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
+        self.total_iters = self.iters_per_epoch * cfg.epochs
+        self.ckpt_path = cfg.out / "ckpt" / "last.pt"
+        self.history: list[dict] = []
+        self.start_epoch = 0
+        self.elapsed_before = 0.0
+
+    # ------------------------------------------------------------------ checkpointing
+    def state(self, epoch: int, elapsed: float) -> dict:
+        return {
+            "epoch": epoch,
+            "elapsed": elapsed,
+            "student": self.student.state_dict(),
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "history": self.history,
+            "config": self.cfg.to_dict(),
+        }
+
+    def maybe_resume(self) -> bool:
+        if not self.ckpt_path.is_file():
+            return False
+        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        saved = {k: v for k, v in state["config"].items() if k not in ("out_dir", "num_workers", "threads", "device")}
+        mine = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
+        if saved != mine:
+            diff = sorted(k for k in saved if saved[k] != mine.get(k))
+            raise ValueError(
+                f"checkpoint {self.ckpt_path} was written by a run with other settings ({diff}); "
+                "delete it to start afresh"
+            )
+        self.student.load_state_dict(state["student"])
+        self.method.load_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.history = list(state["history"])
+        self.start_epoch = int(state["epoch"])
+        self.elapsed_before = float(state["elapsed"])
+        print(f"resumed from {self.ckpt_path} after epoch {self.start_epoch}/{self.cfg.epochs}", flush=True)
+        return True
+
+    # ------------------------------------------------------------------ one epoch
+    def lr_at(self, it: int) -> float:
+        return self.cfg.lr * (1.0 - it / self.total_iters) ** self.cfg.poly_power
+
+    def loader(self, epoch: int) -> DataLoader:
+        seed = epoch_seed(self.cfg.seed, epoch)
+        seed_everything(seed)  # augmentation in the main process (num_workers=0) draws from these
+        gen = torch.Generator().manual_seed(seed)
+        return DataLoader(
+            self.train_set, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(self.train_set) >= self.cfg.batch_size,
+            num_workers=self.cfg.num_workers, generator=gen, pin_memory=self.cuda,
+            persistent_workers=False,
+        )
+
+    def train_epoch(self, epoch: int) -> dict:
+        cfg = self.cfg
+        self.student.train()
+        self.method.train()
+        sums: dict[str, float] = {}
+        steps = 0
+        for step, batch in enumerate(self.loader(epoch)):
+            if step >= self.iters_per_epoch:
+                break
+            it = epoch * self.iters_per_epoch + step
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_at(it)
+            images = batch["image"].to(self.device, non_blocking=True)
+            labels = batch["label"].to(self.device, non_blocking=True)
+            if self.cuda and cfg.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            batch_dev = {**batch, "image": images, "label": labels}
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                s_out = self.student(images)
+                t_out = None
+                if self.teacher is not None:
+                    with torch.no_grad():
+                        t_out = self.teacher(images)
+                terms = {"seg": F.cross_entropy(s_out["logits"].float(), labels, weight=self.class_weights,
+                                                ignore_index=self.spec.ignore_index)}
+                if self.spec.has_exist and "exist" in s_out:
+                    exist = batch["exist"].to(self.device)
+                    terms["exist"] = cfg.exist_weight * F.binary_cross_entropy_with_logits(s_out["exist"].float(), exist)
+                terms.update(self.method(s_out, t_out, batch_dev, step=it, epoch=epoch))
+                loss = sum(terms.values())
+            if not torch.isfinite(loss):
+                bad = {k: float(v.detach()) for k, v in terms.items()}
+                kept = self.ckpt_path if self.ckpt_path.is_file() else "none yet"
+                raise NonFiniteLossError(
+                    f"non-finite loss at epoch {epoch + 1}, step {step} ({bad}); stopped, last good checkpoint: {kept}"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            extra_step = getattr(self.method, "after_student_step", None)
+            if extra_step is not None:  # e.g. SKD's discriminator update
+                extra_step(s_out, t_out, batch_dev, step=it, epoch=epoch)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            sums["total"] = sums.get("total", 0.0) + float(loss.detach())
+            steps += 1
+        row = {"epoch": epoch + 1, "lr": self.lr_at((epoch + 1) * self.iters_per_epoch - 1), "steps": steps}
+        row.update({f"loss_{k}": v / max(steps, 1) for k, v in sums.items()})
+        return row
+
+    def validate_now(self) -> dict:
+        return evaluate(
+            self.student, self.eval_set, self.spec, self.device, batch_size=self.cfg.batch_size,
+            max_images=self.cfg.max_eval_images, amp=self.amp_dtype is not None,
+        )
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> dict:
+        from intrakd.models.base import count_params
+        from intrakd.models.checkpoint import save_weights
+
+        cfg = self.cfg
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        self.maybe_resume()
+        t0 = time.perf_counter()
+        result = None
+        for epoch in range(self.start_epoch, cfg.epochs):
+            t_epoch = time.perf_counter()
+            row = self.train_epoch(epoch)
+            last = epoch + 1 == cfg.epochs
+            if last or (cfg.val_every and (epoch + 1) % cfg.val_every == 0):
+                result = self.validate_now()
+                row[f"val_{result['metric']}"] = result["value"]
+            row["epoch_seconds"] = round(time.perf_counter() - t_epoch, 3)
+            self.history.append(row)
+            _write_history(self.history, cfg.out / "history.csv")
+            _atomic_save(self.state(epoch + 1, self.elapsed_before + time.perf_counter() - t0), self.ckpt_path)
+            losses = ", ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("loss_"))
+            val = f" | val {result['metric']} {result['value']:.2f}" if f"val_{self.spec.metric}" in row else ""
+            print(f"epoch {epoch + 1}/{cfg.epochs} | {losses} | lr {row['lr']:.5f}{val} | {row['epoch_seconds']:.1f}s",
+                  flush=True)
+        if result is None:  # resumed after the last epoch: score the final weights again
+            result = self.validate_now()
+        wall = self.elapsed_before + time.perf_counter() - t0
+        save_weights(
+            cfg.out / "model.pt", self.student, name=cfg.student, num_classes=self.spec.num_classes,
+            width=cfg.width, exist_head=self.spec.has_exist,
+            meta={"dataset": cfg.dataset, "method": cfg.method, "seed": cfg.seed},
+        )
+        metrics = {
+            "role": cfg.role,
+            "dataset": cfg.dataset,
+            "data_source": cfg.data_source,
+            "student": cfg.student,
+            "method": cfg.method,
+            "teacher": cfg.teacher if self.teacher is not None else None,
+            "seed": cfg.seed,
+            "metric": result["metric"],
+            "value": result["value"],
+            "result": result,
+            "params": count_params(self.student),
+            "extra_params_train_only": sum(p.numel() for p in self.method.parameters()),
+            "epochs": cfg.epochs,
+            "iterations": self.total_iters,
+            "effective_batch_size": cfg.batch_size,
+            "num_train_images": len(self.train_set),
+            "wall_seconds": round(wall, 2),
+            **provenance.peak_memory_mb(self.device),
+            "device": provenance.device_description(self.device),
+            "versions": provenance.library_versions(),
+            "git_commit": provenance.git_commit(),
+            "config": cfg.to_dict(),
+        }
+        _write_json(metrics, cfg.out / "metrics.json")
+        return metrics
+
+
+def train(cfg: RunConfig | dict) -> dict:
+    """Train (or resume) one run and write its sidecars; returns the metrics dict."""
+    if isinstance(cfg, dict):
+        cfg = RunConfig.from_dict(cfg)
+    return Trainer(cfg).run()

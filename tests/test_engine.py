@@ -1,0 +1,129 @@
+"""The training engine: sidecars, parameter validation, exact resume, non-finite loss handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from intrakd.engine import NonFiniteLossError, RunConfig, train
+from intrakd.engine import train as train_module
+from intrakd.models.checkpoint import load_weights
+
+
+@pytest.fixture(scope="module")
+def apollo_root(tmp_path_factory) -> Path:
+    from intrakd.data.synth import generate
+
+    root = tmp_path_factory.mktemp("data") / "apolloscape"
+    generate("apolloscape", root, num=4, seed=0, size=(424, 340))
+    return root
+
+
+def _cfg(root: Path, out: Path, **kw) -> RunConfig:
+    base = dict(dataset="apolloscape", data_root=str(root), student="erfnet", width=0.125, method="baseline",
+                epochs=2, batch_size=2, input_size=[104, 32], out_dir=str(out), threads=1)
+    return RunConfig(**(base | kw))
+
+
+def test_run_writes_complete_sidecars(apollo_root, tmp_path):
+    metrics = train(_cfg(apollo_root, tmp_path / "run"))
+    out = tmp_path / "run"
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["value"] == metrics["value"] and 0 <= metrics["value"] <= 100
+    assert on_disk["metric"] == "miou" and set(on_disk["result"]["per_class"])  # official class names
+    for key in ("seed", "wall_seconds", "peak_rss_mb", "params", "versions", "git_commit", "config"):
+        assert key in on_disk
+    assert on_disk["versions"]["torch"] == torch.__version__.split("+")[0]
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["epoch"]) == [1, 2] and history["loss_seg"].notna().all()
+    model, _meta = load_weights(out / "model.pt", name="erfnet", num_classes=37, width=0.125)
+    assert sum(p.numel() for p in model.parameters()) == on_disk["params"]
+
+
+@pytest.mark.parametrize(
+    "key, value, fragment",
+    [("dataset", "kitti", "valid: apolloscape"), ("student", "vgg", "valid:"), ("method", "magic", "valid:")],
+)
+def test_unknown_names_list_the_valid_ones(apollo_root, tmp_path, key, value, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        _cfg(apollo_root, tmp_path, **{key: value}).validate()
+
+
+def test_unknown_parameter_is_rejected():
+    with pytest.raises(KeyError, match="learning_rate"):
+        RunConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_method_needing_a_teacher_without_one_is_rejected(apollo_root, tmp_path):
+    with pytest.raises(ValueError, match="needs a teacher"):
+        _cfg(apollo_root, tmp_path, method="intrakd").validate()
+
+
+def test_interrupted_run_resumes_exactly(apollo_root, tmp_path, monkeypatch):
+    reference = train(_cfg(apollo_root, tmp_path / "ref"))
+    original = train_module.Trainer.train_epoch
+
+    def crash_in_second_epoch(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, epoch)
+
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(apollo_root, tmp_path / "cut"))
+    assert (tmp_path / "cut/ckpt/last.pt").is_file() and not (tmp_path / "cut/metrics.json").exists()
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", original)
+    resumed = train(_cfg(apollo_root, tmp_path / "cut"))
+    assert resumed["value"] == reference["value"]
+    a = torch.load(tmp_path / "ref/model.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "cut/model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ref_hist = pd.read_csv(tmp_path / "ref/history.csv").drop(columns="epoch_seconds")
+    cut_hist = pd.read_csv(tmp_path / "cut/history.csv").drop(columns="epoch_seconds")
+    pd.testing.assert_frame_equal(ref_hist, cut_hist)
+
+
+def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(apollo_root, tmp_path, monkeypatch):
+    original = train_module.Trainer.train_epoch
+
+    def poison_second_epoch(self, epoch):
+        if epoch == 1:
+            with torch.no_grad():
+                next(self.student.parameters()).fill_(float("nan"))
+        return original(self, epoch)
+
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", poison_second_epoch)
+    with pytest.raises(NonFiniteLossError, match="epoch 2.*last good checkpoint"):
+        train(_cfg(apollo_root, tmp_path / "nan"))
+    state = torch.load(tmp_path / "nan/ckpt/last.pt", weights_only=True)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["student"].values() if v.is_floating_point())
+    assert not (tmp_path / "nan/metrics.json").exists()
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_then_resume_matches_an_uninterrupted_run(apollo_root, tmp_path):
+    cfg = _cfg(apollo_root, tmp_path / "killed", epochs=4)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    cmd = [sys.executable, "-m", "intrakd.cli", "train", str(tmp_path / "run.yaml")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt = tmp_path / "killed/ckpt/last.pt"
+    deadline = time.time() + 600
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed/metrics.json").exists()
+    subprocess.run(cmd, check=True, capture_output=True)
+    reference = train(_cfg(apollo_root, tmp_path / "ref", epochs=4))
+    assert json.loads((tmp_path / "killed/metrics.json").read_text())["value"] == reference["value"]

@@ -1,0 +1,105 @@
+"""End-to-end: the smoke preset runs the whole Table 5 ApolloScape slice through Snakemake + papermill."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEFILE = str(REPO / "Snakefile")
+
+
+def _snakemake(workdir: Path, *args, check=True):
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", SNAKEFILE, "--directory", str(workdir), "--cores", "2",
+         *args],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def _smoke_config() -> dict:
+    return yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+
+
+def _write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config").mkdir(parents=True, exist_ok=True)
+    (workdir / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    _write_config(workdir, _smoke_config())
+    _snakemake(workdir)
+    return workdir
+
+
+def test_smoke_run_builds_table_figure_notebooks_and_sidecars(smoke_run):
+    w = smoke_run
+    md = (w / "results/tables/table5.md").read_text()
+    assert "paper" in md and "synthetic" in md and "erfnet" in md
+    table = pd.read_csv(w / "results/tables/table5.csv")
+    assert set(table["method"]) == {"baseline", "intrakd", "teacher"}
+    assert table["paper"].notna().all() and table["ours"].notna().all()
+    assert (table["delta"] - (table["ours"] - table["paper"])).abs().max() < 1e-9
+    assert (w / "results/figures/table5.png").stat().st_size > 1000
+    for method in ("baseline", "intrakd"):
+        run = w / f"results/runs/apolloscape/erfnet/{method}/seed0"
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["method"] == method and metrics["metric"] == "miou"
+        assert 0.0 <= metrics["value"] <= 100.0
+        for key in ("seed", "wall_seconds", "peak_rss_mb", "params", "versions", "git_commit"):
+            assert key in metrics
+        history = pd.read_csv(run / "history.csv")
+        assert list(history["epoch"]) == [1, 2]
+        nb = nbformat.read(run / "train.ipynb", as_version=4)
+        assert nb.metadata.papermill.parameters["method"] == method
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    teacher = json.loads((w / "results/runs/apolloscape/pspnet_r101/teacher/seed0/metrics.json").read_text())
+    assert teacher["role"] == "teacher"
+
+
+def test_second_run_does_nothing(smoke_run):
+    out = _snakemake(smoke_run, "-n").stdout
+    assert "Nothing to be done" in out
+
+
+def test_changing_one_setting_reruns_only_its_jobs(smoke_run, tmp_path):
+    config = _smoke_config()
+    config["methods"]["intrakd"]["options"] = {"kernel": 3}
+    _write_config(smoke_run, config)
+    try:
+        out = _snakemake(smoke_run, "-n").stdout
+    finally:
+        _write_config(smoke_run, _smoke_config())
+    assert "results/runs/apolloscape/erfnet/intrakd/seed0/train.ipynb" in out
+    assert "erfnet/baseline" not in out and "pspnet_r101/teacher" not in out and "rule synth" not in out
+
+
+def test_report_renders(smoke_run):
+    _snakemake(smoke_run, "--report", "results/report.html")
+    html = (smoke_run / "results/report.html").read_text(errors="replace")
+    assert "table5" in html
+
+
+def test_failed_job_keeps_its_notebook_in_the_log_folder(tmp_path):
+    config = _smoke_config()
+    config["grid"][0]["methods"] = ["baseline"]
+    config["methods"]["baseline"] = {"options": {"no_such_option": 1}}
+    _write_config(tmp_path, config)
+    proc = _snakemake(tmp_path, "results/runs/apolloscape/erfnet/baseline/seed0/metrics.json", check=False)
+    assert proc.returncode != 0
+    logdir = tmp_path / "results/logs/runs/apolloscape/erfnet/baseline/seed0"
+    failed = nbformat.read(logdir / "failed.ipynb", as_version=4)
+    assert "no_such_option" in json.dumps(failed)
+    assert not (tmp_path / "results/runs/apolloscape/erfnet/baseline/seed0/metrics.json").exists()

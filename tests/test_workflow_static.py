@@ -1,0 +1,141 @@
+"""Static checks of the workflow, notebooks and environment files (no training)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+from intrakd.engine.config import RunConfig
+
+REPO = Path(__file__).resolve().parent.parent
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def _snakemake(*args, cwd=REPO, check=True):
+    proc = subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_lint_is_clean():
+    proc = _snakemake("--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Lints for" not in proc.stdout + proc.stderr
+
+
+def _copy_config(tmp_path: Path, config: dict) -> Path:
+    (tmp_path / "config").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path
+
+
+def _dry_run_jobs(workdir: Path) -> dict[str, int]:
+    proc = _snakemake("-n", "--directory", str(workdir), "--snakefile", str(REPO / "Snakefile"))
+    out = proc.stdout + proc.stderr
+    counts = {}
+    table = re.search(r"Job stats:\n(.*?)\n\n", out, re.S)
+    assert table, out
+    for line in table.group(1).splitlines()[2:]:
+        name, count = line.split()[:2]
+        counts[name] = int(count)
+    return counts
+
+
+def test_dry_run_lists_every_job_with_its_reason():
+    proc = _snakemake("-n", "--directory", str(REPO), "--quiet", "rules")
+    assert proc.returncode == 0
+    proc = _snakemake("-n")
+    out = proc.stdout + proc.stderr
+    assert "reason:" in out
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    runs = {
+        (d, s, m, seed)
+        for g in config["grid"]
+        for d in g["datasets"] for s in g["students"] for m in g["methods"] for seed in config["seeds"]
+    }
+    for d, s, m, seed in runs:
+        assert f"results/runs/{d}/{s}/{m}/seed{seed}/train.ipynb" in out
+
+
+def test_dry_run_job_counts_follow_the_grid(tmp_path):
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["seeds"] = [0, 1, 2]
+    counts = _dry_run_jobs(_copy_config(tmp_path, config))
+    assert counts["train"] == 2 * 3  # erfnet x {baseline, intrakd} x 3 seeds
+    assert counts["teacher"] == 1
+    assert counts["synth"] == 1 and counts["kernel"] == 1 and counts["table"] == 1
+
+
+def test_invalid_config_value_names_the_key(tmp_path):
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["train"]["epochs"] = 0
+    proc = _snakemake("-n", "--directory", str(_copy_config(tmp_path, config)), "--snakefile",
+                      str(REPO / "Snakefile"), check=False)
+    assert proc.returncode != 0
+    assert "epochs" in proc.stdout + proc.stderr
+
+
+def test_unknown_method_in_grid_lists_valid_names(tmp_path):
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["grid"][0]["methods"] = ["baseline", "nonsense"]
+    proc = _snakemake("-n", "--directory", str(_copy_config(tmp_path, config)), "--snakefile",
+                      str(REPO / "Snakefile"), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "grid[0].methods" in out and "'nonsense'" in out and "'intrakd'" in out
+
+
+@pytest.mark.parametrize("name", ["train.ipynb", "tables.ipynb"])
+def test_notebooks_are_clean_parameterised_and_use_the_intrakd_kernel(name):
+    path = REPO / "notebooks" / name
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "intrakd"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{name} has outputs committed"
+
+
+def test_train_notebook_declares_every_run_parameter():
+    declared = set(papermill.inspect_notebook(str(REPO / "notebooks" / "train.ipynb")))
+    fields = set(RunConfig().to_dict())
+    assert fields <= declared, fields - declared
+    assert {"synth_if_missing", "synth_num", "synth_size"} <= declared
+
+
+def _requirement_names(reqs) -> set[str]:
+    return {re.split(r"[<>=!\[ ]", r.strip(), maxsplit=1)[0].lower() for r in reqs if not r.strip().startswith("-e")}
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pip_deps = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    env_pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert set(env_pip) - {"-e ."} == pip_deps
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "python3 tasks.py test" in readme and "python3 tasks.py test" in ci
+    assert "python3 tasks.py reproduce" in readme
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git not available")
+def test_no_real_samples_or_checkpoints_are_tracked():
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    assert not [f for f in files if f.endswith((".pt", ".pth"))]
+    assert not [f for f in files if re.search(r"frankfurt_000000_000294|171206_0257|1419287247_0942030000", f)]

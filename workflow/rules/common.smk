@@ -1,0 +1,200 @@
+# Helpers for the rules: config validation, the run grid, per-job parameters and inputs.
+# Python helpers live here only (rule files hold rules only).
+import itertools
+import sys
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+
+def _registries():
+    # The package is the one source of valid model and method names (imports torch once per DAG build).
+    from intrakd.distill import METHOD_REGISTRY
+    from intrakd.models import MODEL_REGISTRY
+
+    return MODEL_REGISTRY, METHOD_REGISTRY
+
+
+MODELS, METHODS = _registries()
+NOTEBOOKS = Path(workflow.basedir) / "notebooks"
+# Local runs: rules ask for one GPU each when CUDA is present, so `--resources gpu=N` bounds them.
+GPUS_PER_JOB = 1 if __import__("torch").cuda.is_available() else 0
+
+
+def _check_config():
+    """Cross-key checks the JSON schema cannot express; each error names the key and the valid values."""
+    for name, t in config["teachers"].items():
+        if t["model"] not in MODELS:
+            raise ValueError(f"config teachers.{name}.model: unknown model {t['model']!r}; valid: {sorted(MODELS)}")
+    for i, entry in enumerate(config["grid"]):
+        for key, valid in (("datasets", config["datasets"]), ("students", MODELS), ("methods", METHODS)):
+            for value in entry[key]:
+                if value not in valid:
+                    raise ValueError(
+                        f"config grid[{i}].{key}: unknown {key[:-1]} {value!r}; valid: {sorted(valid)}"
+                    )
+        for ds, method in itertools.product(entry["datasets"], entry["methods"]):
+            if METHODS[method].needs_teacher and ds not in config["teachers"]:
+                raise ValueError(
+                    f"config grid[{i}]: method {method!r} needs a teacher but teachers.{ds} is not set"
+                )
+
+
+_check_config()
+
+RUNS = sorted(
+    {
+        (ds, st, me, seed)
+        for entry in config["grid"]
+        for ds, st, me in itertools.product(entry["datasets"], entry["students"], entry["methods"])
+        for seed in config["seeds"]
+    }
+)
+TABLES = sorted({t for entry in config["grid"] for t in entry["tables"]})
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    student="|".join(MODELS),
+    teacher="|".join(MODELS),
+    method="|".join(METHODS),
+    seed=r"\d+",
+    table=r"table[1-5]",
+
+
+def run_dir(dataset, student, method, seed):
+    return f"results/runs/{dataset}/{student}/{method}/seed{seed}"
+
+
+def teacher_dir(dataset):
+    t = config["teachers"][dataset]
+    return f"results/runs/{dataset}/{t['model']}/teacher/seed{config['teacher_seed']}"
+
+
+def needs_teacher(method):
+    return METHODS[method].needs_teacher
+
+
+def all_run_metrics():
+    return [f"{run_dir(*r)}/metrics.json" for r in RUNS]
+
+
+def _data_params(dataset):
+    d = config["datasets"][dataset]
+    source = d["source"]
+    if source == "synthetic":
+        s = d["synth"]
+        note = (f"synthetic {dataset}-format world (intrakd synth, seed {s['seed']}, {s['num']} train images, "
+                f"{s['size'][0]}x{s['size'][1]})")
+    else:
+        note = f"real {dataset} dataset at {d['root']}"
+    return {
+        "dataset": dataset,
+        "data_root": d["root"],
+        "data_source": note,
+        "input_size": d.get("input_size"),
+        "crop": d.get("crop"),
+        "eval_split": d.get("eval_split", "val"),
+    }
+
+
+def student_params(wildcards):
+    """The whole parameter set of one student run, as the YAML string papermill's -y takes.
+
+    Only settings this job depends on are in it, so Snakemake's params trigger reruns exactly those jobs
+    whose settings changed.
+    """
+    ds, st, me = wildcards.dataset, wildcards.student, wildcards.method
+    method_cfg = config["methods"].get(me, {})
+    params = {
+        "role": "student",
+        **_data_params(ds),
+        **config["train"],
+        "student": st,
+        "width": config["students"].get(st, {}).get("width", 1.0),
+        "method": me,
+        "method_options": method_cfg.get("options", {}),
+        "method_weights": method_cfg.get("weights", {}),
+        "seed": int(wildcards.seed),
+        "synth_if_missing": False,
+        "out_dir": run_dir(ds, st, me, wildcards.seed),
+    }
+    if needs_teacher(me):
+        t = config["teachers"][ds]
+        params |= {
+            "teacher": t["model"],
+            "teacher_width": t["width"],
+            "teacher_checkpoint": f"{teacher_dir(ds)}/model.pt",
+        }
+    return yaml.safe_dump(params, default_flow_style=True, width=10_000).strip()
+
+
+def teacher_params(wildcards):
+    ds = wildcards.dataset
+    t = config["teachers"][ds]
+    params = {
+        "role": "teacher",
+        **_data_params(ds),
+        **config["teacher_train"],
+        "student": t["model"],
+        "width": t["width"],
+        "method": "baseline",
+        "seed": int(wildcards.seed),
+        "synth_if_missing": False,
+        "out_dir": teacher_dir(ds),
+    }
+    return yaml.safe_dump(params, default_flow_style=True, width=10_000).strip()
+
+
+def data_input(dataset):
+    """The generated dataset folder for synthetic sources; nothing for real ones (they live outside the DAG)."""
+    if config["datasets"][dataset]["source"] == "synthetic":
+        return config["datasets"][dataset]["root"]
+    return []
+
+
+def train_inputs(wildcards):
+    inputs = {"notebook": str(NOTEBOOKS / "train.ipynb"), "kernel": "resources/kernel/intrakd.flag",
+              "data": data_input(wildcards.dataset)}
+    if needs_teacher(wildcards.method):
+        inputs["teacher"] = f"{teacher_dir(wildcards.dataset)}/model.pt"
+    return inputs
+
+
+def teacher_inputs(wildcards):
+    return {"notebook": str(NOTEBOOKS / "train.ipynb"), "kernel": "resources/kernel/intrakd.flag",
+            "data": data_input(wildcards.dataset)}
+
+
+def synth_params(wildcards):
+    s = config["datasets"][wildcards.dataset]["synth"]
+    return {"num": s["num"], "seed": s["seed"], "size": f"{s['size'][0]}x{s['size'][1]}"}
+
+
+def table_metrics(wildcards):
+    """metrics.json of every run that lands in this table, plus the teachers of its datasets."""
+    paths = []
+    for entry in config["grid"]:
+        if wildcards.table not in entry["tables"]:
+            continue
+        for ds, st, me, seed in itertools.product(entry["datasets"], entry["students"], entry["methods"], config["seeds"]):
+            paths.append(f"{run_dir(ds, st, me, seed)}/metrics.json")
+            if ds in config["teachers"]:
+                paths.append(f"{teacher_dir(ds)}/metrics.json")
+    return sorted(set(paths))
+
+
+def table_params(wildcards):
+    return yaml.safe_dump({"metrics": table_metrics(wildcards), "tables": [wildcards.table],
+                           "out_tables": "results/tables", "out_figures": "results/figures"},
+                          default_flow_style=True, width=10_000).strip()
+
+
+def failed_notebook(wildcards, output):
+    """Where a failed job's partly executed notebook is kept: its log folder (Snakemake deletes failed outputs,
+    never logs)."""
+    run = Path(output.notebook).parent.relative_to("results/runs")
+    return str(Path("results/logs/runs") / run / "failed.ipynb")

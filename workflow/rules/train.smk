@@ -1,0 +1,52 @@
+rule teacher:
+    input:
+        unpack(teacher_inputs),
+    output:
+        notebook="results/runs/{dataset}/{teacher}/teacher/seed{seed}/train.ipynb",
+        metrics="results/runs/{dataset}/{teacher}/teacher/seed{seed}/metrics.json",
+        history="results/runs/{dataset}/{teacher}/teacher/seed{seed}/history.csv",
+        model="results/runs/{dataset}/{teacher}/teacher/seed{seed}/model.pt",
+    log:
+        "results/logs/runs/{dataset}/{teacher}/teacher/seed{seed}/papermill.log",
+    benchmark:
+        "results/benchmarks/runs/{dataset}/{teacher}/teacher/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+    conda:
+        "../../environment.yml"
+    params:
+        python=sys.executable,
+        run=teacher_params,
+        failed=failed_notebook,
+    shell:
+        "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
+        "--log-output -y {params.run:q} -p threads {threads} &> {log:q} "
+        "|| {{ cp {output.notebook:q} {params.failed:q} 2>/dev/null; exit 1; }}"
+
+
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        notebook="results/runs/{dataset}/{student}/{method}/seed{seed}/train.ipynb",
+        metrics="results/runs/{dataset}/{student}/{method}/seed{seed}/metrics.json",
+        history="results/runs/{dataset}/{student}/{method}/seed{seed}/history.csv",
+        model="results/runs/{dataset}/{student}/{method}/seed{seed}/model.pt",
+    log:
+        "results/logs/runs/{dataset}/{student}/{method}/seed{seed}/papermill.log",
+    benchmark:
+        "results/benchmarks/runs/{dataset}/{student}/{method}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=GPUS_PER_JOB,
+    conda:
+        "../../environment.yml"
+    params:
+        python=sys.executable,
+        run=student_params,
+        failed=failed_notebook,
+    shell:
+        "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
+        "--log-output -y {params.run:q} -p threads {threads} &> {log:q} "
+        "|| {{ cp {output.notebook:q} {params.failed:q} 2>/dev/null; exit 1; }}"
