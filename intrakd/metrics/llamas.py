@@ -1,0 +1,173 @@
+"""LLAMAS segmentation AP, equivalent to ``unsupervised_llamas/evaluation/evaluate_segmentation.py``.
+
+Per image and class, for the 101 thresholds t = (100 - i)/100 (1.00 down to 0.00): positive iff pred >= t;
+P = TP/(TP+FP) (0 if nothing is positive), R = TP/(TP+FN) (0 if the target is empty);
+AP = sum_i (R_i - R_{i-1}) * P_{i-1} with P_{-1} = 1, R_{-1} = 0 (the official left-endpoint recurrence,
+quirks kept: an absent class scores 0; recall first gained below t = 1.0 is weighted by precision 0).
+AP is averaged over images per class; mAP = mean over l1, l0, r0, r1 (background excluded).
+
+:func:`image_ap` takes one histogram pass (thresholds from a bincount of quantised predictions split by GT)
+and gives the same numbers as the official per-threshold loop, kept as :func:`image_ap_reference`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CLASSES = ("background", "l1", "l0", "r0", "r1")
+LANE_CLASSES = CLASSES[1:]
+SIZE = (1276, 717)  # (width, height)
+THRESHOLDS = np.array([(100 - i) / 100 for i in range(101)])  # same float64 expressions as the script
+_ASCENDING = THRESHOLDS[::-1].copy()
+# For a uint8 value k the official script compares k / 255 against each threshold (float64).
+_U8_PASSES = np.searchsorted(_ASCENDING, np.arange(256) / 255, side="right")
+
+
+def _as_prob(pred: np.ndarray) -> np.ndarray:
+    pred = np.asarray(pred)
+    if pred.dtype == np.uint8:
+        return pred / 255
+    return pred.astype(np.float64, copy=False)
+
+
+def image_ap_reference(pred: np.ndarray, gt: np.ndarray) -> float:
+    """The official per-threshold loop (101 passes); the in-run peer of :func:`image_ap`."""
+    prob, target = _as_prob(pred), np.asarray(gt).astype(bool)
+    prev_p, prev_r, ap = 1.0, 0.0, 0.0
+    for t in THRESHOLDS:
+        pos = prob >= t
+        tp = int(np.sum(pos & target))
+        fp = int(np.sum(pos & ~target))
+        fn = int(np.sum(~pos & target))
+        p = tp / (tp + fp) if tp + fp else 0.0
+        r = tp / (tp + fn) if tp + fn else 0.0
+        ap += (r - prev_r) * prev_p
+        prev_p, prev_r = p, r
+    return ap
+
+
+def _passes(pred: np.ndarray) -> tuple[np.ndarray, int]:
+    """Per pixel: how many of the ascending thresholds it reaches (0..101)."""
+    pred = np.asarray(pred)
+    if pred.dtype == np.uint8:
+        return pred, 256  # quantised value; mapped through _U8_PASSES after the histogram
+    prob = pred.astype(np.float64, copy=False)
+    if np.isnan(prob).any():
+        raise ValueError("prediction contains NaN")
+    return np.searchsorted(_ASCENDING, prob, side="right"), 102
+
+
+def threshold_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """TP and FP at each of the 101 thresholds (in official order, t = 1.00 first) from one histogram."""
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    if pred.shape != gt.shape:
+        raise ValueError(f"size mismatch: prediction {pred.shape} vs ground truth {gt.shape}")
+    q, nbins = _passes(pred)
+    g = gt.ravel() if gt.dtype == bool else gt.ravel() != 0
+    if nbins == 256 and q.size < (1 << 24):  # uint8: 512-bin histogram of value | gt << 8 (exact below 2**24)
+        idx = q.ravel().astype(np.uint16)
+        idx |= g.view(np.uint8).astype(np.uint16) << 8
+        hist = cv2.calcHist([idx.reshape(-1, 1)], [0], None, [512], [0, 512]).ravel().astype(np.int64)
+    else:
+        idx = q.ravel().astype(np.int64) + g.astype(np.int64) * nbins
+        hist = np.bincount(idx, minlength=2 * nbins)
+    hist = hist.reshape(2, nbins)
+    if nbins == 256:  # fold uint8 values into "number of thresholds reached"
+        hist = np.stack([np.bincount(_U8_PASSES, weights=h, minlength=102) for h in hist]).astype(np.int64)
+    at_least = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # at_least[:, k] = #pixels reaching >= k thresholds
+    # pixel passes ascending threshold j iff it reaches >= j+1 thresholds; official i -> ascending j = 100 - i
+    i = np.arange(101)
+    pos = at_least[:, 101 - i]
+    return pos[1], pos[0]
+
+
+def image_ap(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Official AP of one image and class: ``pred`` uint8 0..255 (as the PNG) or float 0..1, ``gt`` boolean."""
+    gt = np.asarray(gt)
+    gt = gt if gt.dtype == bool else gt != 0
+    tp, fp = threshold_counts(pred, gt)
+    npos = int(np.count_nonzero(gt))
+    p = np.divide(tp, tp + fp, out=np.zeros(101), where=(tp + fp) > 0)
+    r = tp / npos if npos else np.zeros(101)
+    ap = 0.0
+    prev_p, prev_r = 1.0, 0.0
+    for k in range(101):  # same accumulation order as the script
+        ap += (float(r[k]) - prev_r) * prev_p
+        prev_p, prev_r = float(p[k]), float(r[k])
+    return ap
+
+
+class LlamasEvaluator:
+    """Mean over images of each class's AP; ``update(probs, label)`` with per-class maps and a 0..4 label map."""
+
+    def __init__(self) -> None:
+        self.sums = np.zeros(len(CLASSES))
+        self.images = 0
+
+    def image_aps(self, probs, label: np.ndarray, name: str | None = None) -> np.ndarray:
+        label = np.asarray(label)
+        if len(probs) != len(CLASSES):
+            raise ValueError(f"{name or 'image'}: expected {len(CLASSES)} class maps, got {len(probs)}")
+        out = np.zeros(len(CLASSES))
+        for c, pred in enumerate(probs):
+            pred = np.asarray(pred)
+            if pred.shape != label.shape:
+                raise ValueError(f"size mismatch for {name or 'image'} class {CLASSES[c]}: prediction "
+                                 f"{pred.shape} vs label {label.shape}")
+            out[c] = image_ap(pred, label == c)
+        return out
+
+    def add(self, aps: np.ndarray) -> None:
+        self.sums += aps
+        self.images += 1
+
+    def update(self, probs, label: np.ndarray, name: str | None = None) -> None:
+        self.add(self.image_aps(probs, label, name))
+
+    def result(self) -> dict:
+        if self.images == 0:
+            raise ValueError("no images were evaluated (empty list?)")
+        ap = self.sums / self.images
+        return {"map": float(ap[1:].mean()), "ap": {c: float(a) for c, a in zip(LANE_CLASSES, ap[1:])},
+                "ap_background": float(ap[0]), "images": self.images}
+
+
+def prediction_paths(pred_root: str | os.PathLike, key: str) -> list[Path]:
+    """``<pred_root>/<rec>/<ts>.json_<c>.png`` for c = 0..4, ``key`` being ``<rec>/<ts>.json``."""
+    return [Path(pred_root) / f"{key}_{c}.png" for c in range(len(CLASSES))]
+
+
+def read_prediction(pred_root, key: str) -> list[np.ndarray]:
+    """The five probability PNGs of one image as uint8 (grayscale, as the script's ``cv2.IMREAD_GRAYSCALE``)."""
+    out = []
+    for p in prediction_paths(pred_root, key):
+        if not p.is_file():
+            raise FileNotFoundError(f"missing LLAMAS prediction {p} (all five <ts>.json_<c>.png are required)")
+        img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise ValueError(f"cannot decode prediction PNG {p}")
+        out.append(img)
+    return out
+
+
+def evaluate(pred_root, items: Iterable[tuple[str, np.ndarray]], workers: int | None = None) -> dict:
+    """Score predictions under ``pred_root`` against (key, label map 0..4) items, key = ``<rec>/<ts>.json``."""
+    items = list(items)
+    if not items:
+        raise ValueError("no LLAMAS labels to evaluate (empty list)")
+    ev = LlamasEvaluator()
+
+    def one(item):
+        key, label = item
+        return ev.image_aps(read_prediction(pred_root, key), label, name=key)
+
+    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
+        for aps in pool.map(one, items):
+            ev.add(aps)
+    return ev.result()

@@ -1,0 +1,110 @@
+"""LLAMAS AP: the official 101-threshold recurrence and its quirks; histogram form == per-threshold loop."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from intrakd.metrics import llamas as L
+from intrakd.metrics import writers as W
+
+
+def _mask():
+    gt = np.zeros((20, 30), bool)
+    gt[5:15, 10:20] = True
+    return gt
+
+
+def test_documented_quirks():
+    gt = _mask()
+    assert L.image_ap(np.where(gt, 255, 0).astype(np.uint8), gt) == 1.0
+    assert L.image_ap(np.where(gt, 230, 0).astype(np.uint8), gt) == 0.0  # first positives below t = 1.0
+    one = np.where(gt, 230, 0).astype(np.uint8)
+    one[5, 10] = 255
+    assert L.image_ap(one, gt) == pytest.approx(1.0)
+    assert L.image_ap(np.zeros_like(gt, np.uint8), gt) == 0.0  # all-zero prediction
+
+
+def test_binary_prediction_gives_r_plus_one_minus_r_times_p():
+    gt = np.zeros((10, 10), bool)
+    gt[0, :4] = True
+    pred = np.zeros((10, 10), np.uint8)
+    pred[0, 1:5] = 255  # TP 3 of 4 GT pixels, FP 1: R = P = 0.75
+    assert L.image_ap(pred, gt) == pytest.approx(0.9375)
+    assert L.image_ap_reference(pred, gt) == pytest.approx(0.9375)
+
+
+def test_absent_class_scores_zero():
+    gt = np.zeros((8, 8), bool)
+    for pred in (np.zeros((8, 8), np.uint8), np.full((8, 8), 255, np.uint8), np.random.default_rng(0).random((8, 8))):
+        assert L.image_ap(pred, gt) == 0.0 == L.image_ap_reference(pred, gt)
+
+
+def test_values_below_255_and_float_inputs_match_the_loop():
+    rng = np.random.default_rng(1)
+    for trial in range(120):
+        h, w = rng.integers(1, 25, 2)
+        gt = rng.random((h, w)) < rng.random()
+        kind = trial % 4
+        if kind == 0:
+            pred = rng.integers(0, 256, (h, w)).astype(np.uint8)
+        elif kind == 1:
+            pred = rng.integers(200, 255, (h, w)).astype(np.uint8)  # never 255
+        elif kind == 2:
+            pred = rng.random((h, w)).astype(np.float32)
+        else:
+            pred = np.round(rng.random((h, w)) * 100) / 100  # exactly on thresholds
+        assert L.image_ap(pred, gt) == L.image_ap_reference(pred, gt)
+
+
+def test_uint8_equals_float_of_the_png_values():
+    rng = np.random.default_rng(4)
+    pred = rng.integers(0, 256, (30, 40)).astype(np.uint8)
+    gt = rng.random((30, 40)) < 0.3
+    assert L.image_ap(pred, gt) == L.image_ap(pred / 255, gt)
+
+
+def test_evaluate_files_mean_over_images_and_classes(tmp_path):
+    h, w = 12, 16
+    labels, keys = [], []
+    rng = np.random.default_rng(7)
+    for i in range(3):
+        lab = np.zeros((h, w), np.uint8)
+        lab[:, 2:4], lab[:, 6:8], lab[:, 10:12] = 1, 2, 3
+        if i == 2:
+            lab[:, 14:16] = 4  # r1 present only in the last image
+        probs = rng.random((5, h, w))
+        for c in range(5):
+            probs[c][lab == c] += 1.0
+        probs /= probs.sum(0, keepdims=True)
+        key = f"rec{i}/{1419287247 + i}_0942030000.json"
+        W.write_llamas_probs(tmp_path, key, probs)
+        labels.append(lab)
+        keys.append(key)
+    res = L.evaluate(tmp_path, list(zip(keys, labels)), workers=2)
+    expect = np.zeros(5)
+    for key, lab in zip(keys, labels):
+        for c in range(5):
+            png = cv2.imread(str(tmp_path / f"{key}_{c}.png"), cv2.IMREAD_GRAYSCALE)
+            expect[c] += L.image_ap_reference(png, lab == c) / 3
+    assert res["images"] == 3
+    assert res["ap"] == pytest.approx(dict(zip(L.LANE_CLASSES, expect[1:])))
+    assert res["map"] == pytest.approx(expect[1:].mean())
+    assert res["ap_background"] == pytest.approx(expect[0])
+    assert res["ap"]["r1"] < 0.34  # absent in two of three images: AP 0 there
+
+
+def test_errors(tmp_path):
+    lab = np.zeros((4, 4), np.uint8)
+    W.write_llamas_probs(tmp_path, "r/a.json", np.zeros((5, 4, 4)))
+    (tmp_path / "r/a.json_3.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"a\.json_3\.png"):
+        L.evaluate(tmp_path, [("r/a.json", lab)])
+    W.write_llamas_probs(tmp_path, "r/b.json", np.zeros((5, 4, 5)))
+    with pytest.raises(ValueError, match="size mismatch for r/b.json"):
+        L.evaluate(tmp_path, [("r/b.json", lab)])
+    with pytest.raises(ValueError, match="empty"):
+        L.evaluate(tmp_path, [])
+    with pytest.raises(ValueError, match="NaN"):
+        L.image_ap(np.full((2, 2), np.nan), np.ones((2, 2), bool))
