@@ -15,9 +15,12 @@ import pytest
 import torch
 import yaml
 
+import importlib
+
 from intrakd.engine import NonFiniteLossError, RunConfig, train
-from intrakd.engine import train as train_module
 from intrakd.models.checkpoint import load_weights
+
+train_module = importlib.import_module("intrakd.engine.train")  # the package re-exports train()
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +130,22 @@ def test_kill_minus_nine_then_resume_matches_an_uninterrupted_run(apollo_root, t
     subprocess.run(cmd, check=True, capture_output=True)
     reference = train(_cfg(apollo_root, tmp_path / "ref", epochs=4))
     assert json.loads((tmp_path / "killed/metrics.json").read_text())["value"] == reference["value"]
+
+
+def test_stale_checkpoint_from_other_settings_is_ignored(apollo_root, tmp_path, monkeypatch):
+    original = train_module.Trainer.train_epoch
+
+    def crash_in_second_epoch(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, epoch)
+
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", crash_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(apollo_root, tmp_path / "run"))
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", original)
+    # the job is rerun with another learning rate: the old checkpoint must not be resumed
+    fresh = train(_cfg(apollo_root, tmp_path / "run", lr=0.02))
+    reference = train(_cfg(apollo_root, tmp_path / "ref", lr=0.02))
+    assert fresh["value"] == reference["value"]
+    assert len(pd.read_csv(tmp_path / "run/history.csv")) == 2

@@ -154,21 +154,36 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "history": self.history,
-            "config": self.cfg.to_dict(),
+            "fingerprint": self.fingerprint(),
         }
+
+    def fingerprint(self) -> dict:
+        """What a checkpoint must share with this run to be resumed: the settings that change the result and
+        the identity of the inputs (a retrained teacher or regenerated data makes an old checkpoint stale)."""
+        cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in ("out_dir", "num_workers", "threads", "device")}
+
+        def stamp(path):
+            if not path:
+                return None
+            st = Path(path).stat()
+            return [st.st_size, st.st_mtime_ns] if Path(path).is_file() else [st.st_mtime_ns]
+
+        return {"config": cfg, "teacher": stamp(self.cfg.teacher_checkpoint), "data": stamp(self.cfg.data_root)}
 
     def maybe_resume(self) -> bool:
         if not self.ckpt_path.is_file():
             return False
         state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
-        saved = {k: v for k, v in state["config"].items() if k not in ("out_dir", "num_workers", "threads", "device")}
-        mine = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
+        mine = self.fingerprint()
+        saved = state.get("fingerprint", {})
         if saved != mine:
-            diff = sorted(k for k in saved if saved[k] != mine.get(k))
-            raise ValueError(
-                f"checkpoint {self.ckpt_path} was written by a run with other settings ({diff}); "
-                "delete it to start afresh"
-            )
+            diff = sorted(k for k in set(saved.get("config", {})) | set(mine["config"])
+                          if saved.get("config", {}).get(k) != mine["config"].get(k))
+            diff += [k for k in ("teacher", "data") if saved.get(k) != mine[k]]
+            print(f"ignoring stale checkpoint {self.ckpt_path}: written with other settings or inputs ({diff}); "
+                  "starting afresh", flush=True)
+            self.ckpt_path.unlink()
+            return False
         self.student.load_state_dict(state["student"])
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -21,7 +21,7 @@ def paper_vs_ours(table: pd.DataFrame, path: str | Path, title: str) -> Path:
     long = pd.concat([
         df.assign(source="paper", score=df["paper"], err=0.0),
         df.assign(source="ours", score=df["ours"], err=df["sd"].fillna(0.0)),
-    ])
+    ], ignore_index=True)
     datasets = list(dict.fromkeys(df["dataset"]))
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets) + 1, 3.8), squeeze=False)

@@ -72,6 +72,13 @@ def paper_table(table: str, runs: pd.DataFrame) -> pd.DataFrame:
         ours["ours_gain"] = ours["ours"] - (base["ours"].iloc[0] if len(base) else np.nan)
     key = ["dataset", "model", "method"]
     merged = paper.merge(ours, on=key, how="inner")
+    # Our teachers are shown for context even where the paper's table has no teacher row (Table 5): the
+    # gap between teacher and students is what distillation can close.
+    teachers = ours[(ours.method == "teacher") & ours.dataset.isin(paper.dataset)]
+    teachers = teachers.merge(merged[key], on=key, how="left", indicator=True)
+    teachers = teachers[teachers["_merge"] == "left_only"].drop(columns="_merge")
+    if len(merged) and len(teachers):
+        merged = pd.concat([merged, teachers.assign(paper=np.nan)], ignore_index=True)
     merged["delta"] = merged["ours"] - merged["paper"]
     order = {m: i for i, m in enumerate(METHOD_LABELS)}
     merged = merged.sort_values(
@@ -100,7 +107,7 @@ def to_markdown(table: str, df: pd.DataFrame, data_note: str, commit: str) -> st
         digits = 3 if meta["metrics"].get(row.dataset) == "map" else 1
         cells = [row.dataset, row.model, METHOD_LABELS.get(row.method, row.method)]
         if "complexity" in df:
-            cells += [f"`{row.complexity}`", _fmt(row.gain, 1), _fmt(row.ours_gain, digits)]
+            cells += [f"`{row.complexity}`" if isinstance(row.complexity, str) else "—", _fmt(row.gain, 1), _fmt(row.ours_gain, digits)]
         sd = "" if row.n < 2 else f" ± {_fmt(row.sd, digits)}"
         cells += [_fmt(row.paper, digits), f"{_fmt(row.ours, digits)}{sd} (n={row.n})", _fmt(row.delta, digits)]
         lines.append("| " + " | ".join(cells) + " |")

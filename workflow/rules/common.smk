@@ -87,7 +87,7 @@ def _data_params(dataset):
     source = d["source"]
     if source == "synthetic":
         s = d["synth"]
-        note = (f"synthetic {dataset}-format world (intrakd synth, seed {s['seed']}, {s['num']} train images, "
+        note = (f"synthetic {dataset}-format world (intrakd synth, seed {s['seed']}, {s['num']} images, "
                 f"{s['size'][0]}x{s['size'][1]})")
     else:
         note = f"real {dataset} dataset at {d['root']}"
