@@ -118,10 +118,7 @@ class ApolloScape(SegDataset):
         super().__init__(SPEC, root, split, read_records(root, split), **kw)
 
     def raw_label(self, i: int) -> np.ndarray:
-        rec = self.records[i]
-        if rec.label is None:
-            raise ValueError(f"ApolloScape split {self.split!r} has no labels ({rec.image})")
-        return decode_label_ids(rec.label)
+        return decode_label_ids(self.label_path(i))
 
     def train_label(self, i: int) -> np.ndarray:
         return ids_to_train(self.raw_label(i), self.records[i].label)

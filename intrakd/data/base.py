@@ -68,6 +68,13 @@ class SegDataset(Dataset):
         self._pad_bgr = tuple(float(v) for v in mean)
 
     # ------------------------------------------------------------------ format hooks
+    def label_path(self, i: int) -> Path:
+        """The label file of record ``i``; one clear error for an unlabelled split (e.g. a private test split)."""
+        rec = self.records[i]
+        if rec.label is None:
+            raise ValueError(f"{self.spec.name} split {self.split!r} has no label for {rec.image}")
+        return rec.label
+
     def read_image(self, i: int) -> np.ndarray:
         """uint8 HxWx3 BGR image of record ``i`` at full tree size."""
         return io.read_image(self.records[i].image)

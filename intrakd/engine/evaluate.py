@@ -7,8 +7,6 @@ would score a submission. (The paper's ApolloScape numbers used a 4-scale, 4-cro
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
@@ -50,54 +48,6 @@ def evaluate(model, dataset, spec, device: torch.device, *, batch_size: int = 2,
     raise ValueError(f"{spec.name}: unknown metric {spec.metric!r}; valid: miou, f1, map")
 
 
-def restore_maps(maps: np.ndarray, crop_top: int, orig_size: tuple[int, int], fill: float = 0.0) -> np.ndarray:
-    """(C, h, w) maps over the kept rows -> (C, H, W) at the genuine size, rows above ``crop_top`` = ``fill``."""
-    import cv2
-
-    w, h = orig_size
-    out = np.full((maps.shape[0], h, w), fill, np.float32)
-    for c, m in enumerate(maps):  # cv2 resizes one plane at a time beyond 512 channels; C <= 5 here
-        out[c, crop_top:] = cv2.resize(m.astype(np.float32), (w, h - crop_top), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
-def _evaluate_culane(model, dataset, loader, device, amp) -> dict:
-    """CULane F1 as the official pipeline: prob2lines on the lane probability maps, then the SCNN evaluator's
-    matching (30-pixel lines at 1640 px width, scaled with the tree's width; IoU > 0.5)."""
-    from intrakd.metrics import culane
-
-    w, h = dataset.orig_size
-    scale = w / culane.SIZE[0]
-    width = max(1, round(30 * scale))
-    rows = max(2, round(18 * h / culane.SIZE[1]))
-    step = max(1, round(20 * h / culane.SIZE[1]))
-    tp = fp = fn = 0
-    for idx, _pred, logits, extra in predict(model, loader, device, amp):
-        probs = torch.softmax(logits, 0)[1:].numpy()
-        exist = torch.sigmoid(extra["exist"]).numpy() if "exist" in extra else np.ones(len(probs))
-        lanes = culane.prob2lines(probs, exist, crop_top=dataset.crop_top, orig_size=(w, h), rows=rows, step=step)
-        gt = culane.read_lines(Path(dataset.records[idx].image).with_suffix(".lines.txt"))
-        a, b, c = culane.image_counts(gt, lanes, width=width, iou=0.5, size=(w, h))
-        tp, fp, fn = tp + a, fp + b, fn + c
-    result = culane.scores(tp, fp, fn)
-    return {"metric": "f1", "value": paper_units("f1", result["f1"]), **result, "line_width": width,
-            "num_images": len(loader.dataset)}
-
-
-def _evaluate_llamas(model, dataset, loader, device, amp) -> dict:
-    """LLAMAS mAP: per-class softmax probabilities at the genuine size against the marker-polygon labels."""
-    from intrakd.metrics.llamas import LlamasEvaluator
-
-    evaluator = LlamasEvaluator()
-    for idx, _pred, logits, _extra in predict(model, loader, device, amp):
-        probs = restore_maps(torch.softmax(logits, 0).numpy(), dataset.crop_top, dataset.orig_size)
-        probs[0, : dataset.crop_top] = 1.0  # rows the network never sees are background
-        evaluator.update(list(probs), dataset.raw_label(idx), name=str(dataset.records[idx].image))
-    result = evaluator.result()
-    return {"metric": "map", "value": paper_units("map", result["map"]), **result,
-            "num_images": len(loader.dataset)}
-
-
 def _evaluate_segmentation(model, dataset, spec, loader, device, amp) -> dict:
     from intrakd.metrics.segmentation import SegEvaluator
 
@@ -117,3 +67,34 @@ def _evaluate_segmentation(model, dataset, spec, loader, device, amp) -> dict:
         "pixel_accuracy": pixel_correct / max(pixel_total, 1),
         "num_images": len(loader.dataset),
     }
+
+
+def _evaluate_culane(model, dataset, loader, device, amp) -> dict:
+    """CULane F1 as the official pipeline: prob2lines on the lane probability maps and lane existence, then the
+    SCNN evaluator's matching; the tree's geometry (row step, line width, canvas) comes from the loader."""
+    from intrakd.metrics import culane
+
+    tp = fp = fn = 0
+    p2l, match = dataset.prob2lines_kwargs(), dataset.metric_kwargs()
+    for idx, _pred, logits, extra in predict(model, loader, device, amp):
+        probs = torch.softmax(logits, 0)[1:].numpy()
+        exist = torch.sigmoid(extra["exist"]).numpy() if "exist" in extra else np.ones(len(probs))
+        lanes = culane.prob2lines(probs, exist, **p2l)
+        a, b, c = culane.image_counts(dataset.lanes(idx), lanes, iou=0.5, **match)
+        tp, fp, fn = tp + a, fp + b, fn + c
+    result = culane.scores(tp, fp, fn)
+    return {"metric": "f1", "value": paper_units("f1", result["f1"]), **result, "line_width": match["width"],
+            "num_images": len(loader.dataset)}
+
+
+def _evaluate_llamas(model, dataset, loader, device, amp) -> dict:
+    """LLAMAS mAP: the per-class probability maps the official script reads, against the marker-polygon labels."""
+    from intrakd.metrics.llamas import LlamasEvaluator
+
+    evaluator = LlamasEvaluator()
+    for idx, _pred, logits, _extra in predict(model, loader, device, amp):
+        maps = dataset.restore_prediction(idx, torch.softmax(logits, 0).numpy())
+        evaluator.update(list(maps), dataset.raw_label(idx), name=str(dataset.records[idx].image))
+    result = evaluator.result()
+    return {"metric": "map", "value": paper_units("map", result["map"]), **result,
+            "num_images": len(loader.dataset)}
