@@ -38,6 +38,14 @@ def split_counts(num: int) -> tuple[int, int]:
     return n_train, num - n_train
 
 
+def split_plan(num: int, test: int | None = None, names=("train", "val", "test")) -> list[tuple[str, int]]:
+    """``(split, k)`` for every scene in render order: train, val, then ``test`` unlabelled test scenes
+    (default ``max(1, num // 8)``; 0 for none). The scene index is the position in this list."""
+    n_train, n_val = split_counts(num)
+    n_test = max(1, num // 8) if test is None else test
+    return [(s, k) for s, n in zip(names, (n_train, n_val, n_test)) for k in range(n)]
+
+
 def scene_rng(seed: int, index: int) -> np.random.Generator:
     """The generator of scene ``index``: independent of ``num``, so a bigger set extends a smaller one."""
     return np.random.default_rng([int(seed), int(index)])

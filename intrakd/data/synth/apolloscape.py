@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from intrakd.data.synth import scene_rng, split_counts
+from intrakd.data.synth import scene_rng, split_plan
 from intrakd.data.synth.markings import CLASS_ID, CLASSES
 from intrakd.data.synth.world import render_scene
 from intrakd.labels import APOLLO_LABELS, palette
@@ -65,10 +65,7 @@ def save_label(path: Path, ids: np.ndarray) -> None:
 
 def write(root, *, num: int, seed: int, size) -> dict:
     root = Path(root)
-    n_train, n_val = split_counts(num)
-    n_test = max(1, num // 8)
-    plan = [("train", k) for k in range(n_train)] + [("val", k) for k in range(n_val)]
-    plan += [("test", k) for k in range(n_test)]
+    plan = split_plan(num)
     lists = {"train": [], "val": [], "test": []}
     for index, (split, k) in enumerate(plan):
         scene = render_scene(scene_rng(seed, index), size, horizon=HORIZON)

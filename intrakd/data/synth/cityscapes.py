@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from intrakd.data.synth import scene_rng, split_counts
+from intrakd.data.synth import scene_rng, split_counts, split_plan
 from intrakd.data.synth.markings import CLASSES, FIRST_MARKING
 from intrakd.data.synth.world import render_scene
 from intrakd.labels import CITYSCAPES_ID_TO_TRAIN, CITYSCAPES_LABELS, palette
@@ -61,10 +61,7 @@ def _scene(seed: int, index: int, size):
 
 def write(root, *, num: int, seed: int, size) -> dict:
     root = Path(root)
-    n_train, n_val = split_counts(num)
-    n_test = max(1, num // 8)
-    plan = [("train", k) for k in range(n_train)] + [("val", k) for k in range(n_val)]
-    plan += [("test", k) for k in range(n_test)]
+    plan = split_plan(num)
     pal = palette(CITYSCAPES_LABELS)
     counts = {"train": 0, "val": 0, "test": 0}
     for index, (split, k) in enumerate(plan):

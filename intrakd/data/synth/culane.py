@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from intrakd.data.culane import GENUINE_H, GENUINE_W, LABEL_WIDTH, SCENARIOS, TEST_SPLITS, lanes_to_label
-from intrakd.data.synth import scene_rng, split_counts
+from intrakd.data.synth import scene_rng, split_counts, split_plan
 from intrakd.data.synth.world import render_scene
 from intrakd.metrics.culane import write_lines
 
@@ -77,10 +77,7 @@ def _clip(split: str, k: int, seed: int) -> tuple[str, int]:
 def write(root, *, num: int, seed: int, size) -> dict:
     root = Path(root)
     w, h = size
-    n_train, n_val = split_counts(num)
-    n_test = max(len(SCENARIOS), num // 4)
-    plan = [("train", k) for k in range(n_train)] + [("val", k) for k in range(n_val)]
-    plan += [("test", k) for k in range(n_test)]
+    plan = split_plan(num, test=max(len(SCENARIOS), num // 4))
     width = max(1, int(round(LABEL_WIDTH * w / GENUINE_W)))
     lists = {"train": [], "val": [], "test": []}
     scenario_lists = {s: [] for s in TEST_SPLITS}

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from intrakd.data.synth import scene_rng, split_counts
+from intrakd.data.synth import scene_rng, split_counts, split_plan
 from intrakd.data.synth.world import LANE_SLOTS, render_scene
 
 MAX_MARKER_M = 4.0
@@ -86,10 +86,7 @@ def _name(split: str, k: int, seed: int, index: int) -> tuple[str, str]:
 def write(root, *, num: int, seed: int, size) -> dict:
     root = Path(root)
     w, h = size
-    n_train, n_val = split_counts(num)
-    n_test = max(1, num // 8)
-    plan = [("train", k) for k in range(n_train)] + [("valid", k) for k in range(n_val)]
-    plan += [("test", k) for k in range(n_test)]
+    plan = split_plan(num, names=("train", "valid", "test"))
     counts = {"train": 0, "valid": 0, "test": 0}
     for index, (split, k) in enumerate(plan):
         scene = render_scene(scene_rng(seed, index), (w, h))
