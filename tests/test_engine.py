@@ -38,6 +38,19 @@ def _cfg(root: Path, out: Path, **kw) -> RunConfig:
     return RunConfig(**(base | kw))
 
 
+def _crash_in_second_epoch(monkeypatch):
+    """Make the next run die like a killed process at the start of its second epoch; returns the original."""
+    original = train_module.Trainer.train_epoch
+
+    def crash(self, epoch):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, epoch)
+
+    monkeypatch.setattr(train_module.Trainer, "train_epoch", crash)
+    return original
+
+
 def test_run_writes_complete_sidecars(apollo_root, tmp_path):
     metrics = train(_cfg(apollo_root, tmp_path / "run"))
     out = tmp_path / "run"
@@ -74,14 +87,7 @@ def test_method_needing_a_teacher_without_one_is_rejected(apollo_root, tmp_path)
 
 def test_interrupted_run_resumes_exactly(apollo_root, tmp_path, monkeypatch):
     reference = train(_cfg(apollo_root, tmp_path / "ref"))
-    original = train_module.Trainer.train_epoch
-
-    def crash_in_second_epoch(self, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, epoch)
-
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", crash_in_second_epoch)
+    original = _crash_in_second_epoch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(apollo_root, tmp_path / "cut"))
     assert (tmp_path / "cut/ckpt/last.pt").is_file() and not (tmp_path / "cut/metrics.json").exists()
@@ -133,14 +139,7 @@ def test_kill_minus_nine_then_resume_matches_an_uninterrupted_run(apollo_root, t
 
 
 def test_stale_checkpoint_from_other_settings_is_ignored(apollo_root, tmp_path, monkeypatch):
-    original = train_module.Trainer.train_epoch
-
-    def crash_in_second_epoch(self, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, epoch)
-
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", crash_in_second_epoch)
+    original = _crash_in_second_epoch(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(apollo_root, tmp_path / "run"))
     monkeypatch.setattr(train_module.Trainer, "train_epoch", original)

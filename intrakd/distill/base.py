@@ -1,32 +1,34 @@
 """The one interface every distillation method implements (RepDistiller ``distiller_zoo`` style).
 
-A method is one file in ``intrakd/distill/``, registered by name with :func:`register_method`.
-It is an ``nn.Module`` whose own parameters are the trainable extras (adaptors, auxiliary heads,
-discriminator...): the engine adds them to the optimiser and drops them at inference.
+A method is one file in ``intrakd/distill/``, registered by name with :func:`register_method`, and built by
+the engine as ``build_method(name, student, teacher, num_classes, weights=..., **options)``.
+It is an ``nn.Module`` whose own parameters are its training-only extras (adaptors, auxiliary heads, the
+SKD discriminator...): the engine puts ``method.parameters()`` into its optimiser, saves ``method.state_dict()``
+in the resume checkpoint and never exports them with the student (they are dropped at inference).
 
 Class attributes
-  ``name``, ``needs_teacher``, ``student_taps`` / ``teacher_taps`` (roles, tap names or ``"group:<g>"``),
-  ``default_weights`` (loss-term name -> weight), ``description`` (one line); added:
-  ``default_options`` (option name -> default; unknown options raise ``KeyError``) and ``knowledge_form``
-  (the supplement's Table 4 row the method stands for, or ``None``).
+  ``name``; ``needs_teacher``; ``student_taps`` / ``teacher_taps`` (what the method reads from the models'
+  output dicts: roles such as ``"mid"``/``"high"``, tap names, ``"group:<g>"`` or ``"logits"``);
+  ``default_weights`` (loss-term name -> weight: the recorded defaults, overridable with ``weights=``);
+  ``default_options`` (option name -> default, schedules included; unknown names raise ``ValueError``);
+  ``description`` (one line); ``knowledge_form`` (the supplement's Table 4 row the method stands for, or None).
 Construction
-  ``Method(student, teacher, num_classes, **options)`` where ``student``/``teacher`` are
-  :class:`intrakd.models.base.SegModel` instances (teacher ``None`` for self-distillation) — the method
-  reads their ``feature_info`` / ``tap_roles`` to size its extras; it never keeps a reference that makes the
-  teacher's parameters its own.
-Call
-  ``losses = method(s_out, t_out, batch, step=..., epoch=...)`` with the models' output dicts and the batch
-  dict (``image``, ``label`` B x H x W long with 255 ignore, optional ``exist``). Returns
-  ``{term: weighted scalar tensor}``; the engine sums them with the segmentation loss. ``t_out`` is
-  produced under ``torch.no_grad()``.
-Engine hooks (added)
-  ``main_parameters()``: the extras that go into the main optimiser (everything except modules with their
-  own optimiser). ``extra_optimizers()``: optimisers the method owns (SKD's discriminator). After the main
-  ``optimizer.step()`` of every training step the engine calls
-  ``method.adversarial_step(s_out_detached, t_out, batch, step=..., epoch=...)`` (a no-op returning ``{}``
-  unless the method is adversarial); it zeroes, back-propagates and steps its own optimiser and returns
-  ``{term: float}`` for logging. ``matched_size(s_out, t_out)``: entries of the object the student matches
-  per image (the Table 4 complexity column as a count), or ``None``.
+  ``Method(student, teacher, num_classes, weights=None, **options)``: ``student``/``teacher`` are
+  :class:`intrakd.models.base.SegModel` instances (teacher ``None`` for self-distillation); the method reads
+  their ``feature_info`` / ``tap_roles`` / ``tap_groups`` to size its extras and never registers a model as a
+  sub-module (so no teacher or student parameter is ever one of its own).
+Call (inside the engine's autocast region)
+  ``losses = method(s_out, t_out, batch, step=it, epoch=epoch)`` with the models' output dicts (``t_out``
+  computed under ``torch.no_grad()``; ``None`` without teacher), the batch dict (``image``, ``label``
+  B x H x W long with 255 = ignore, optional ``exist``), ``step`` the global iteration and ``epoch`` the
+  0-based epoch. Returns ``{term: weighted scalar tensor}``; the engine adds them to the segmentation loss.
+Engine hook
+  ``after_student_step(s_out, t_out, batch, step=..., epoch=...)``: called after the main optimiser's step
+  of every training step. A no-op here; adversarial methods (SKD's holistic term) update their own
+  discriminator with their own optimiser in it and return ``{term: float}`` for logging.
+Reporting
+  ``matched_size(s_out, t_out)``: entries of the object(s) the student is trained to match per image (the
+  Table 4 complexity column as a count), or ``None`` when the notion does not apply.
 """
 
 from __future__ import annotations
@@ -51,29 +53,29 @@ class Distiller(nn.Module):
         super().__init__()
         unknown = set(weights or {}) - set(self.default_weights)
         if unknown:
-            raise KeyError(
+            raise ValueError(
                 f"method {self.name!r} has no loss term(s) {sorted(unknown)}; valid: {sorted(self.default_weights)}"
             )
-        self.weights = {**self.default_weights, **(weights or {})}
-        self.num_classes = num_classes
+        self.weights = {**self.default_weights, **{k: float(v) for k, v in (weights or {}).items()}}
+        if int(num_classes) < 2:
+            raise ValueError(f"method {self.name!r}: num_classes must be >= 2, got {num_classes!r}")
+        self.num_classes = int(num_classes)
         unknown = set(options) - set(self.default_options)
         if unknown:
-            raise KeyError(
+            raise ValueError(
                 f"method {self.name!r} has no option(s) {sorted(unknown)}; valid: {sorted(self.default_options)}"
             )
         self.options = {**self.default_options, **options}
 
+    def check_choice(self, key: str, valid) -> None:
+        """One clear error for an option outside its allowed values."""
+        if self.options[key] not in valid:
+            raise ValueError(f"method {self.name!r} option {key}={self.options[key]!r}; valid: {list(valid)}")
+
     def forward(self, s_out: dict, t_out: dict | None, batch: dict, step: int = 0, epoch: int = 0) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
-    def main_parameters(self):
-        """Trainable extras for the main optimiser (all own parameters unless a method says otherwise)."""
-        return [p for p in self.parameters() if p.requires_grad]
-
-    def extra_optimizers(self) -> list:
-        return []
-
-    def adversarial_step(self, s_out: dict, t_out: dict | None, batch: dict, step: int = 0, epoch: int = 0) -> dict:
+    def after_student_step(self, s_out: dict, t_out: dict | None, batch: dict, step: int = 0, epoch: int = 0) -> dict:
         return {}
 
     def matched_size(self, s_out: dict, t_out: dict | None) -> int | None:
@@ -81,11 +83,11 @@ class Distiller(nn.Module):
 
     @classmethod
     def describe(cls) -> dict:
+        """The method as a JSON-ready dict (what ``intrakd methods --json`` prints)."""
         return {
             "name": cls.name,
             "needs_teacher": cls.needs_teacher,
-            "student_taps": list(cls.student_taps),
-            "teacher_taps": list(cls.teacher_taps),
+            "taps": {"student": list(cls.student_taps), "teacher": list(cls.teacher_taps)},
             "default_weights": dict(cls.default_weights),
             "description": cls.description,
             "default_options": {k: list(v) if isinstance(v, tuple) else v for k, v in cls.default_options.items()},
@@ -104,8 +106,9 @@ def register_method(cls: type[Distiller]) -> type[Distiller]:
 
 
 def build_method(name: str, student, teacher, num_classes: int, **options) -> Distiller:
+    """``METHOD_REGISTRY[name](student, teacher, num_classes, **options)`` with the name and teacher checked."""
     if name not in METHOD_REGISTRY:
-        raise KeyError(f"unknown method {name!r}; valid: {', '.join(sorted(METHOD_REGISTRY))}")
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(sorted(METHOD_REGISTRY))}")
     cls = METHOD_REGISTRY[name]
     if cls.needs_teacher and teacher is None:
         raise ValueError(f"method {name!r} needs a teacher but none was given")

@@ -21,6 +21,9 @@ class RunConfig:
     method: str = "baseline"
     method_options: dict[str, Any] = field(default_factory=dict)
     method_weights: dict[str, float] = field(default_factory=dict)
+    # Name of this configured variant of ``method`` (e.g. "intra_k9" for a kernel-size sweep); it is the method
+    # name recorded in metrics.json and the tables. None: the method's own name.
+    variant: str | None = None
     teacher: str | None = None
     teacher_width: float = 1.0
     teacher_checkpoint: str | None = None

@@ -24,25 +24,40 @@ NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 GPUS_PER_JOB = 1 if __import__("torch").cuda.is_available() else 0
 
 
+def base_method(name):
+    """The registry method behind a method name of the config: a registry name, or a configured variant
+    (``methods.<name>.method``) such as the kernel-size sweep's ``intra_k9``."""
+    return config["methods"].get(name, {}).get("method", name)
+
+
+def needs_teacher(method):
+    return METHODS[base_method(method)].needs_teacher
+
+
 def _check_config():
     """Cross-key checks the JSON schema cannot express; each error names the key and the valid values."""
+    for name, m in config["methods"].items():
+        if base_method(name) not in METHODS:
+            raise ValueError(f"config methods.{name}.method: unknown method {base_method(name)!r}; "
+                             f"valid: {sorted(METHODS)}")
     for name, t in config["teachers"].items():
         if t["model"] not in MODELS:
             raise ValueError(f"config teachers.{name}.model: unknown model {t['model']!r}; valid: {sorted(MODELS)}")
     for i, entry in enumerate(config["grid"]):
-        for key, valid in (("datasets", config["datasets"]), ("students", MODELS), ("methods", METHODS)):
+        for key, valid in (("datasets", config["datasets"]), ("students", MODELS), ("methods", METHOD_NAMES)):
             for value in entry[key]:
                 if value not in valid:
                     raise ValueError(
                         f"config grid[{i}].{key}: unknown {key[:-1]} {value!r}; valid: {sorted(valid)}"
                     )
         for ds, method in itertools.product(entry["datasets"], entry["methods"]):
-            if METHODS[method].needs_teacher and ds not in config["teachers"]:
+            if needs_teacher(method) and ds not in config["teachers"]:
                 raise ValueError(
                     f"config grid[{i}]: method {method!r} needs a teacher but teachers.{ds} is not set"
                 )
 
 
+METHOD_NAMES = sorted(set(METHODS) | set(config["methods"]))
 _check_config()
 
 RUNS = sorted(
@@ -60,7 +75,7 @@ wildcard_constraints:
     dataset="|".join(config["datasets"]),
     student="|".join(MODELS),
     teacher="|".join(MODELS),
-    method="|".join(METHODS),
+    method="|".join(METHOD_NAMES),
     seed=r"\d+",
     table=r"table[1-5]",
 
@@ -72,10 +87,6 @@ def run_dir(dataset, student, method, seed):
 def teacher_dir(dataset):
     t = config["teachers"][dataset]
     return f"results/runs/{dataset}/{t['model']}/teacher/seed{config['teacher_seed']}"
-
-
-def needs_teacher(method):
-    return METHODS[method].needs_teacher
 
 
 def all_run_metrics():
@@ -115,7 +126,8 @@ def student_params(wildcards):
         **config["train"],
         "student": st,
         "width": config["students"].get(st, {}).get("width", 1.0),
-        "method": me,
+        "method": base_method(me),
+        "variant": me if base_method(me) != me else None,
         "method_options": method_cfg.get("options", {}),
         "method_weights": method_cfg.get("weights", {}),
         "seed": int(wildcards.seed),

@@ -1,0 +1,93 @@
+"""Small tensor helpers shared by the distillation methods (tap lookup, resizing, pixel-wise KL).
+
+Conventions fixed once for every method: spatial mismatches are resolved by bilinearly resizing the
+(detached) teacher-side target to the student's size (``align_corners=False``); labels use 255 = ignore.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE = 255
+
+
+def tap_names(model, spec: str) -> list[str]:
+    """Tap names for a role, a tap name, or ``"group:<g>"`` (the whole group, shallow to deep)."""
+    kind = type(model).__name__
+    if not isinstance(spec, str):
+        raise ValueError(f"tap spec must be a role, a tap name or 'group:<g>', got {spec!r}")
+    if spec.startswith("group:"):
+        group = spec.split(":", 1)[1]
+        if group not in model.tap_groups:
+            raise ValueError(f"{kind} has no tap group {group!r}; valid: {sorted(model.tap_groups)}")
+        return list(model.tap_groups[group])
+    try:
+        return [model.tap(spec).name]
+    except KeyError as err:  # the models' lookup error, re-raised as the one bad-input error type
+        raise ValueError(err.args[0]) from None
+
+
+def resolve_taps(model, specs) -> list[str]:
+    """Tap names of every spec in ``specs`` (see :func:`tap_names`), in order."""
+    if isinstance(specs, str):
+        specs = (specs,)
+    return [name for spec in specs for name in tap_names(model, spec)]
+
+
+def paired_taps(student, teacher, specs) -> tuple[list[str], list[str]]:
+    """Student and teacher tap names for the same specs; they must pair up one to one."""
+    s_names, t_names = resolve_taps(student, specs), resolve_taps(teacher, specs)
+    if len(s_names) != len(t_names):
+        raise ValueError(f"taps {tuple(specs)} resolve to {len(s_names)} student maps {s_names} and "
+                         f"{len(t_names)} teacher maps {t_names}; they must pair up one to one")
+    return s_names, t_names
+
+
+def tap_channels(model, name: str) -> int:
+    return model.tap(name).channels
+
+
+def resize(x: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
+    """Resize a B x C x h x w map to ``size`` (no-op when it already has it)."""
+    size = tuple(int(s) for s in size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def resize_label(label: torch.Tensor, size) -> torch.Tensor:
+    """Nearest-neighbour resize of a B x H x W label map (OpenCV INTER_NEAREST sampling)."""
+    return resize(label[:, None].float(), size, mode="nearest")[:, 0].long()
+
+
+def pixel_kl(s_logits: torch.Tensor, t_logits: torch.Tensor, temperature: float = 1.0,
+             mask: torch.Tensor | None = None) -> torch.Tensor:
+    """T^2 x mean over pixels (``mask`` True = counted) of KL(softmax(t/T) || softmax(s/T)).
+
+    The teacher side (the target distribution and its negative entropy) is computed without autograd: the
+    teacher logits are a target here, detached whatever the caller passes.
+    """
+    with torch.no_grad():
+        t_logits = resize(t_logits.detach(), s_logits.shape[-2:])
+        log_pt = F.log_softmax(t_logits if temperature == 1 else t_logits / temperature, dim=1)
+        pt = log_pt.exp()
+        neg_entropy = (pt * log_pt).sum(1)  # B x H x W
+    log_ps = F.log_softmax(s_logits if temperature == 1 else s_logits / temperature, dim=1)
+    kl = neg_entropy - (pt * log_ps).sum(1)  # B x H x W
+    if mask is None:
+        per_pixel = kl.mean()
+    else:
+        mask = mask.to(kl.dtype)
+        per_pixel = (kl * mask).sum() / mask.sum().clamp_min(1.0)
+    return per_pixel * temperature**2
+
+
+def valid_mask(label: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return label < num_classes
+
+
+def zero_like(ref: torch.Tensor) -> torch.Tensor:
+    return ref.new_zeros(())
