@@ -2,6 +2,7 @@
 """Quick-start entry point for a fresh clone: needs only Python 3.11 and pip.
 
     python3 tasks.py reproduce   # build the default results (tables, figures, executed notebooks, report)
+    python3 tasks.py reproduce --preset quick   # another preset: smoke | quick | default | paper
     python3 tasks.py test        # run the test suite (fast tests; add -m slow for the long ones)
 
 Both first create the project-local virtual environment ``.venv`` (torch 2.14.1 / torchvision 0.29.1, the package
@@ -54,9 +55,20 @@ def _env() -> dict:
     return env
 
 
+PRESETS = {"default": ".", "smoke": ".test", "quick": "presets/quick", "paper": "presets/paper"}
+
+
 def reproduce(args: list[str]) -> None:
-    _run([BIN / "snakemake", *args], env=_env())
-    _run([BIN / "snakemake", "--report", "results/report.html"], env=_env())
+    preset = "default"
+    if "--preset" in args:
+        i = args.index("--preset")
+        if i + 1 >= len(args) or args[i + 1] not in PRESETS:
+            raise SystemExit(f"--preset needs one of {sorted(PRESETS)}")
+        preset = args[i + 1]
+        args = args[:i] + args[i + 2:]
+    where = ["--directory", PRESETS[preset]] if preset != "default" else []
+    _run([BIN / "snakemake", *where, *args], env=_env())
+    _run([BIN / "snakemake", *where, "--report", "results/report.html"], env=_env())
 
 
 def test(args: list[str]) -> None:

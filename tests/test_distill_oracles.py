@@ -135,7 +135,7 @@ def test_mimic_with_identity_adaptor_is_plain_mse():
 def test_psn_adaptors_act_on_the_fsp_matrix_exactly_as_on_the_maps():
     # FSP(A1 F1, A2 F2) = A1 FSP(F1, F2) A2^T for bias-free 1x1 adaptors (avg pooling commutes with them)
     student, teacher = ToySegModel(3, width=4), ToySegModel(3, width=6)
-    m = build_method("psn", student, teacher, 3, pool="avg", form="paper")
+    m = build_method("psn", student, teacher, 3, pool="avg", form="paper", normalise=False)
     assert m.s_names == ["b1", "b3", "b5"] and len(m.adaptors) == 3
     x = torch.randn(2, 3, 32, 32)
     so, to = student(x), teacher(x)
@@ -149,6 +149,20 @@ def test_psn_adaptors_act_on_the_fsp_matrix_exactly_as_on_the_maps():
     assert ours.item() == pytest.approx(direct.item(), rel=1e-5)
     ours.backward()
     assert all(ad.weight.grad is not None for ad in m.adaptors)
+    # default: scale-free, each matrix at unit Frobenius norm; a pair contributes at most 4
+    normed = build_method("psn", student, teacher, 3, pool="avg")
+    normed.load_state_dict(m.state_dict())
+    val = normed(so, to, {})["fsp"]
+    unit = 0.0
+    for i in range(2):
+        a = m.adaptors[i](so["feats"][m.s_names[i]])
+        b = m.adaptors[i + 1](so["feats"][m.s_names[i + 1]])
+        gs = fsp_matrix(a, b, "avg")
+        gt = fsp_matrix(to["feats"][m.t_names[i]], to["feats"][m.t_names[i + 1]], "avg")
+        gs = gs / gs.flatten(1).norm(dim=1)[:, None, None]
+        gt = gt / gt.flatten(1).norm(dim=1)[:, None, None]
+        unit = unit + fsp_distance(gs, gt, "paper")
+    assert val.item() == pytest.approx(unit.item(), rel=1e-5) and 0 <= val.item() <= 8
 
 
 def test_skd_pairwise_matches_official_formula_and_detaches_the_norm():

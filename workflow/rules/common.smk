@@ -68,7 +68,9 @@ RUNS = sorted(
         for seed in config["seeds"]
     }
 )
-TABLES = sorted({t for entry in config["grid"] for t in entry["tables"]})
+OUTPUTS = sorted({t for entry in config["grid"] for t in entry["tables"]})
+TABLES = [t for t in OUTPUTS if t.startswith("table")]
+FIGURES = [t for t in OUTPUTS if t.startswith("fig")]
 
 
 wildcard_constraints:
@@ -124,6 +126,7 @@ def student_params(wildcards):
         "role": "student",
         **_data_params(ds),
         **config["train"],
+        **config["datasets"][ds].get("train", {}),
         "student": st,
         "width": config["students"].get(st, {}).get("width", 1.0),
         "method": base_method(me),
@@ -151,6 +154,7 @@ def teacher_params(wildcards):
         "role": "teacher",
         **_data_params(ds),
         **config["teacher_train"],
+        **config["datasets"][ds].get("teacher_train", {}),
         "student": t["model"],
         "width": t["width"],
         "method": "baseline",
