@@ -22,3 +22,5 @@ rule all:
     input:
         expand("results/tables/{table}.md", table=TABLES),
         expand("results/figures/{table}.png", table=TABLES),
+        figure_outputs(),
+        "results/tables/verdict.md",

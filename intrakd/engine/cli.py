@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train one run from a YAML/JSON file of RunConfig keys")
+    p = sub.add_parser("train", help="train one run from a YAML/JSON file of RunConfig keys "
+                                     "(--set nproc=N: N processes under torchrun)")
     p.add_argument("config", type=Path, help="YAML or JSON mapping of run parameters (see intrakd.engine.RunConfig)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one parameter (VALUE parsed as YAML), repeatable")
@@ -30,7 +32,7 @@ def _train(args) -> int:
         if not sep:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         values[key] = yaml.safe_load(raw)
-    metrics = train(values)
-    if args.json:
+    metrics = train(values)  # nproc > 1: launches torchrun, whose processes come back here (see distributed.py)
+    if args.json and os.environ.get("RANK", "0") == "0":  # once per run, not once per process
         print(json.dumps({k: metrics[k] for k in ("metric", "value", "wall_seconds", "params")}))
     return 0

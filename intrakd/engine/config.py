@@ -48,6 +48,10 @@ class RunConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
     amp: bool = True  # mixed precision, used on CUDA only
     channels_last: bool = True  # used on CUDA only
+    # Processes for this run (one per GPU on CUDA, gloo processes on CPU); > 1 trains with DDP under torchrun,
+    # batch_size staying the global batch (see intrakd.engine.distributed).
+    nproc: int = 1
+    sync_bn: bool = True  # BatchNorm -> SyncBatchNorm when nproc > 1 on CUDA (gloo has none: ignored on CPU)
     out_dir: str = "results/runs/example"
 
     @classmethod
@@ -88,6 +92,17 @@ class RunConfig:
         for key in ("epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
+        if isinstance(self.nproc, bool) or not isinstance(self.nproc, int) or self.nproc < 1:
+            raise ValueError(f"nproc must be an integer >= 1 (processes for this run), got {self.nproc!r}")
+        if not isinstance(self.sync_bn, bool):
+            raise ValueError(f"sync_bn must be true or false, got {self.sync_bn!r}")
+        if self.nproc > 1:
+            if int(self.batch_size) % self.nproc:
+                raise ValueError(f"batch_size {self.batch_size} is not divisible by nproc {self.nproc}: batch_size is "
+                                 "the global batch, split evenly over the processes")
+            if self.device not in ("auto", "cpu", "cuda"):
+                raise ValueError(f"device {self.device!r} with nproc {self.nproc}: expected 'auto', 'cpu' or 'cuda' "
+                                 "(each process takes the GPU numbered by its LOCAL_RANK)")
         for key in ("lr", "width", "teacher_width"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")

@@ -4,11 +4,14 @@ Outputs in ``cfg.out_dir``:
   ``metrics.json`` (written last: its presence means the run finished), ``history.csv`` (one row per epoch),
   ``model.pt`` (final student weights, ``intrakd.models.checkpoint`` format), ``ckpt/last.pt`` (resume state,
   rewritten atomically after every epoch; a killed run resumes from it exactly).
+With ``nproc`` > 1 the run trains with DDP under torchrun: see :mod:`intrakd.engine.distributed` for how to run
+on N GPUs and what changes (global batch, SyncBatchNorm, learning rate not rescaled).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -19,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
+from intrakd.engine import distributed, provenance
 from intrakd.engine.config import RunConfig
 from intrakd.engine.evaluate import evaluate
-from intrakd.engine import provenance
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -79,16 +82,17 @@ def _write_history(rows: list[dict], path: Path) -> None:
 class Trainer:
     """Holds the pieces of a run; :func:`train` is the one public entry point."""
 
-    def __init__(self, cfg: RunConfig):
+    def __init__(self, cfg: RunConfig, group: distributed.ProcessGroup | None = None):
         from intrakd.data import DATASETS, build_dataset
         from intrakd.distill import build_method
         from intrakd.models import build_model
         from intrakd.models.checkpoint import load_weights
 
         self.cfg = cfg.validate()
+        self.group = group or distributed.ProcessGroup()
         if cfg.threads:
             torch.set_num_threads(int(cfg.threads))
-        self.device = provenance.resolve_device(cfg.device)
+        self.device = self.group.device or provenance.resolve_device(cfg.device)
         self.cuda = self.device.type == "cuda"
         seed_everything(cfg.seed)
         if not self.cuda:
@@ -122,12 +126,16 @@ class Trainer:
             self.student.to(memory_format=torch.channels_last)
             if self.teacher is not None:
                 self.teacher.to(memory_format=torch.channels_last)
+        self.student = self.group.convert_sync_batchnorm(self.student, cfg.sync_bn)
+        self.method = self.group.convert_sync_batchnorm(self.method, cfg.sync_bn)
+        self.student_forward = self.student  # DDP-wrapped in run(), after resuming, when in a process group
 
         params = [
             {"params": [p for p in self.student.parameters() if p.requires_grad]},
             {"params": [p for p in self.method.parameters() if p.requires_grad]},
         ]
         params = [g for g in params if g["params"]]
+        self.method_params = [p for p in self.method.parameters() if p.requires_grad]
         self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         self.class_weights = torch.tensor(self.spec.class_weights, dtype=torch.float32, device=self.device)
         self.amp_dtype = None
@@ -135,7 +143,9 @@ class Trainer:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
 
-        self.iters_per_epoch = math.ceil(len(self.train_set) / cfg.batch_size)
+        # per process: an equal share of the (padded) data set in batches of batch_size / world_size
+        self.local_batch = cfg.batch_size // self.group.world_size
+        self.iters_per_epoch = math.ceil(math.ceil(len(self.train_set) / self.group.world_size) / self.local_batch)
         if cfg.max_iters_per_epoch:
             self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
         self.total_iters = self.iters_per_epoch * cfg.epochs
@@ -161,6 +171,8 @@ class Trainer:
         """What a checkpoint must share with this run to be resumed: the settings that change the result and
         the identity of the inputs (a retrained teacher or regenerated data makes an old checkpoint stale)."""
         cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in ("out_dir", "num_workers", "threads", "device")}
+        if self.cfg.nproc == 1:  # one process: as before these keys existed, so older checkpoints stay valid
+            cfg.pop("nproc"), cfg.pop("sync_bn")
 
         def stamp(path):
             if not path:
@@ -171,18 +183,22 @@ class Trainer:
         return {"config": cfg, "teacher": stamp(self.cfg.teacher_checkpoint), "data": stamp(self.cfg.data_root)}
 
     def maybe_resume(self) -> bool:
-        if not self.ckpt_path.is_file():
+        state = None
+        if self.ckpt_path.is_file():
+            state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        self.group.barrier()  # every process has read the checkpoint before process 0 may remove a stale one
+        if state is None:
             return False
-        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
         mine = self.fingerprint()
         saved = state.get("fingerprint", {})
         if saved != mine:
             diff = sorted(k for k in set(saved.get("config", {})) | set(mine["config"])
                           if saved.get("config", {}).get(k) != mine["config"].get(k))
             diff += [k for k in ("teacher", "data") if saved.get(k) != mine[k]]
-            print(f"ignoring stale checkpoint {self.ckpt_path}: written with other settings or inputs ({diff}); "
-                  "starting afresh", flush=True)
-            self.ckpt_path.unlink()
+            if self.group.is_main:
+                print(f"ignoring stale checkpoint {self.ckpt_path}: written with other settings or inputs ({diff}); "
+                      "starting afresh", flush=True)
+                self.ckpt_path.unlink()
             return False
         self.student.load_state_dict(state["student"])
         self.method.load_state_dict(state["method"])
@@ -191,7 +207,8 @@ class Trainer:
         self.history = list(state["history"])
         self.start_epoch = int(state["epoch"])
         self.elapsed_before = float(state["elapsed"])
-        print(f"resumed from {self.ckpt_path} after epoch {self.start_epoch}/{self.cfg.epochs}", flush=True)
+        if self.group.is_main:
+            print(f"resumed from {self.ckpt_path} after epoch {self.start_epoch}/{self.cfg.epochs}", flush=True)
         return True
 
     # ------------------------------------------------------------------ one epoch
@@ -200,7 +217,18 @@ class Trainer:
 
     def loader(self, epoch: int) -> DataLoader:
         seed = epoch_seed(self.cfg.seed, epoch)
-        seed_everything(seed)  # augmentation in the main process (num_workers=0) draws from these
+        # augmentation in the main process (num_workers=0) draws from these; process r of a group from seed + r
+        seed_everything(seed + self.group.rank)
+        if self.group.active:
+            sampler = DistributedSampler(self.train_set, num_replicas=self.group.world_size, rank=self.group.rank,
+                                         shuffle=True, seed=0)
+            sampler.set_epoch(seed)  # the permutation is drawn from seed 0 + epoch_seed(seed, epoch)
+            return DataLoader(
+                self.train_set, batch_size=self.local_batch, sampler=sampler,
+                drop_last=len(sampler) >= self.local_batch, num_workers=self.cfg.num_workers,
+                generator=torch.Generator().manual_seed(seed + self.group.rank), pin_memory=self.cuda,
+                persistent_workers=False,
+            )
         gen = torch.Generator().manual_seed(seed)
         return DataLoader(
             self.train_set, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(self.train_set) >= self.cfg.batch_size,
@@ -226,7 +254,7 @@ class Trainer:
                 images = images.contiguous(memory_format=torch.channels_last)
             batch_dev = {**batch, "image": images, "label": labels}
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                s_out = self.student(images)
+                s_out = self.student_forward(images)
                 t_out = None
                 if self.teacher is not None:
                     with torch.no_grad():
@@ -238,14 +266,16 @@ class Trainer:
                     terms["exist"] = cfg.exist_weight * F.binary_cross_entropy_with_logits(s_out["exist"].float(), exist)
                 terms.update(self.method(s_out, t_out, batch_dev, step=it, epoch=epoch))
                 loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                bad = {k: float(v.detach()) for k, v in terms.items()}
+            finite = bool(torch.isfinite(loss))
+            if self.group.any(not finite):  # every process stops together
+                bad = {k: float(v.detach()) for k, v in terms.items()} if not finite else "on another process"
                 kept = self.ckpt_path if self.ckpt_path.is_file() else "none yet"
                 raise NonFiniteLossError(
                     f"non-finite loss at epoch {epoch + 1}, step {step} ({bad}); stopped, last good checkpoint: {kept}"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            self.group.average_gradients(self.method_params)  # the student's are averaged by DDP
             self.scaler.step(self.optimizer)
             self.scaler.update()
             extra_step = getattr(self.method, "after_student_step", None)
@@ -255,6 +285,8 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             sums["total"] = sums.get("total", 0.0) + float(loss.detach())
             steps += 1
+        if self.group.active:  # the losses of the global batch
+            sums = dict(zip(sums, self.group.mean(list(sums.values()))))
         row = {"epoch": epoch + 1, "lr": self.lr_at((epoch + 1) * self.iters_per_epoch - 1), "steps": steps}
         row.update({f"loss_{k}": v / max(steps, 1) for k, v in sums.items()})
         return row
@@ -270,66 +302,107 @@ class Trainer:
         from intrakd.models.base import count_params
         from intrakd.models.checkpoint import save_weights
 
-        cfg = self.cfg
+        cfg, group = self.cfg, self.group
         cfg.out.mkdir(parents=True, exist_ok=True)
-        self.maybe_resume()
+        self.maybe_resume()  # every process loads the same checkpoint
+        group.broadcast_module(self.method)  # the method's extras start equal (the student's: DDP does it)
+        self.student_forward = group.wrap(self.student)
         t0 = time.perf_counter()
         result = None
-        for epoch in range(self.start_epoch, cfg.epochs):
-            t_epoch = time.perf_counter()
-            row = self.train_epoch(epoch)
-            last = epoch + 1 == cfg.epochs
-            if last or (cfg.val_every and (epoch + 1) % cfg.val_every == 0):
+        with group.synced_optimizers(exclude=self.optimizer):
+            for epoch in range(self.start_epoch, cfg.epochs):
+                t_epoch = time.perf_counter()
+                row = self.train_epoch(epoch)
+                last = epoch + 1 == cfg.epochs
+                if group.is_main and (last or (cfg.val_every and (epoch + 1) % cfg.val_every == 0)):
+                    result = self.validate_now()
+                    row[f"val_{result['metric']}"] = result["value"]
+                row["epoch_seconds"] = round(time.perf_counter() - t_epoch, 3)
+                self.history.append(row)
+                if group.is_main:
+                    _write_history(self.history, cfg.out / "history.csv")
+                    _atomic_save(self.state(epoch + 1, self.elapsed_before + time.perf_counter() - t0), self.ckpt_path)
+                    losses = ", ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("loss_"))
+                    val = f" | val {result['metric']} {result['value']:.2f}" if f"val_{self.spec.metric}" in row else ""
+                    print(f"epoch {epoch + 1}/{cfg.epochs} | {losses} | lr {row['lr']:.5f}{val} | "
+                          f"{row['epoch_seconds']:.1f}s", flush=True)
+                group.barrier()  # the others wait for process 0's validation and checkpoint
+        digests = group.gather(distributed.parameter_digest(self.student, self.method)) if group.active else None
+        metrics = None
+        if group.is_main:
+            if result is None:  # resumed after the last epoch: score the final weights again
                 result = self.validate_now()
-                row[f"val_{result['metric']}"] = result["value"]
-            row["epoch_seconds"] = round(time.perf_counter() - t_epoch, 3)
-            self.history.append(row)
-            _write_history(self.history, cfg.out / "history.csv")
-            _atomic_save(self.state(epoch + 1, self.elapsed_before + time.perf_counter() - t0), self.ckpt_path)
-            losses = ", ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("loss_"))
-            val = f" | val {result['metric']} {result['value']:.2f}" if f"val_{self.spec.metric}" in row else ""
-            print(f"epoch {epoch + 1}/{cfg.epochs} | {losses} | lr {row['lr']:.5f}{val} | {row['epoch_seconds']:.1f}s",
-                  flush=True)
-        if result is None:  # resumed after the last epoch: score the final weights again
-            result = self.validate_now()
-        wall = self.elapsed_before + time.perf_counter() - t0
-        save_weights(
-            cfg.out / "model.pt", self.student, name=cfg.student, num_classes=self.spec.num_classes,
-            width=cfg.width, exist_head=self.spec.has_exist,
-            meta={"dataset": cfg.dataset, "method": cfg.method, "seed": cfg.seed},
-        )
-        metrics = {
-            "role": cfg.role,
-            "dataset": cfg.dataset,
-            "data_source": cfg.data_source,
-            "student": cfg.student,
-            "method": cfg.variant or cfg.method,
-            "base_method": cfg.method,
-            "method_options": cfg.method_options,
-            "teacher": cfg.teacher if self.teacher is not None else None,
-            "seed": cfg.seed,
-            "metric": result["metric"],
-            "value": result["value"],
-            "result": result,
-            "params": count_params(self.student),
-            "extra_params_train_only": sum(p.numel() for p in self.method.parameters()),
-            "epochs": cfg.epochs,
-            "iterations": self.total_iters,
-            "effective_batch_size": cfg.batch_size,
-            "num_train_images": len(self.train_set),
-            "wall_seconds": round(wall, 2),
-            **provenance.peak_memory_mb(self.device),
-            "device": provenance.device_description(self.device),
-            "versions": provenance.library_versions(),
-            "git_commit": provenance.git_commit(),
-            "config": cfg.to_dict(),
-        }
-        _write_json(metrics, cfg.out / "metrics.json")
-        return metrics
+            wall = self.elapsed_before + time.perf_counter() - t0
+            save_weights(
+                cfg.out / "model.pt", self.student, name=cfg.student, num_classes=self.spec.num_classes,
+                width=cfg.width, exist_head=self.spec.has_exist,
+                meta={"dataset": cfg.dataset, "method": cfg.method, "seed": cfg.seed},
+            )
+            metrics = {
+                "role": cfg.role,
+                "dataset": cfg.dataset,
+                "data_source": cfg.data_source,
+                "student": cfg.student,
+                "method": cfg.variant or cfg.method,
+                "base_method": cfg.method,
+                "method_options": cfg.method_options,
+                "teacher": cfg.teacher if self.teacher is not None else None,
+                "seed": cfg.seed,
+                "metric": result["metric"],
+                "value": result["value"],
+                "result": result,
+                "params": count_params(self.student),
+                "extra_params_train_only": sum(p.numel() for p in self.method.parameters()),
+                "epochs": cfg.epochs,
+                "iterations": self.total_iters,
+                "effective_batch_size": cfg.batch_size,
+                "world_size": group.world_size,
+                "num_train_images": len(self.train_set),
+                "wall_seconds": round(wall, 2),
+                **provenance.peak_memory_mb(self.device),
+                "device": (f"{group.world_size} x " if group.active else "")
+                + provenance.device_description(self.device),
+                "versions": provenance.library_versions(),
+                "git_commit": provenance.git_commit(),
+                "config": cfg.to_dict(),
+            }
+            if group.active:
+                metrics["distributed"] = {
+                    "backend": group.backend,
+                    "batch_size_per_process": self.local_batch,
+                    "sync_batchnorm": group.backend == "nccl" and cfg.sync_bn,
+                    "replica_param_sha256": digests,
+                    "replicas_identical": len(set(digests)) == 1,
+                }
+                if len(set(digests)) != 1:
+                    print(f"warning: the {group.world_size} processes ended with different parameters "
+                          f"({digests}); model.pt holds process 0's", flush=True)
+            _write_json(metrics, cfg.out / "metrics.json")
+        return group.broadcast(metrics)
 
 
 def train(cfg: RunConfig | dict) -> dict:
-    """Train (or resume) one run and write its sidecars; returns the metrics dict."""
+    """Train (or resume) one run and write its sidecars; returns the metrics dict.
+
+    ``cfg.nproc`` > 1 launches the run under torchrun and returns the metrics it wrote; a process started by
+    torchrun (``RANK``/``WORLD_SIZE`` set) trains as one member of that group (:mod:`intrakd.engine.distributed`).
+    """
     if isinstance(cfg, dict):
         cfg = RunConfig.from_dict(cfg)
-    return Trainer(cfg).run()
+    cfg.validate()
+    env = distributed.launcher_env()
+    if env is None:
+        if cfg.nproc > 1:
+            return distributed.launch(cfg)
+        return Trainer(cfg).run()
+    if cfg.nproc not in (1, env.world_size):
+        raise ValueError(f"nproc={cfg.nproc} but this process was started with WORLD_SIZE={env.world_size}: "
+                         f"set nproc to 1 or {env.world_size}, or launch through train() without torchrun")
+    cfg = dataclasses.replace(cfg, nproc=env.world_size).validate()  # batch and device checked for this group
+    if env.world_size == 1:
+        return Trainer(cfg).run()
+    group = distributed.init_process_group(env, cfg.device)
+    try:
+        return Trainer(cfg, group).run()
+    finally:
+        group.close()

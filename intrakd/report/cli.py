@@ -1,4 +1,5 @@
-"""``intrakd tables``: rebuild paper tables and figures from metrics.json sidecars (never trains)."""
+"""``intrakd tables`` / ``figures`` / ``verdict``: rebuild tables, figures and the claims verdict from the run
+folders (``metrics.json``, ``history.csv``, ``model.pt``); nothing here trains."""
 
 from __future__ import annotations
 
@@ -14,22 +15,52 @@ def register(sub) -> None:
     p.add_argument("--commit", default=None, help="commit to stamp (default: this checkout's)")
     p.set_defaults(func=_tables)
 
+    from intrakd.report.figures import FIGURE_FILES
+
+    f = sub.add_parser("figures", help="the paper's figures (Fig. 1-3, training curves) from the run folders")
+    f.add_argument("runs", nargs="+", type=Path, metavar="RUNS_DIR", help="folders searched for metrics.json")
+    f.add_argument("--out", type=Path, default=Path("results/figures"))
+    f.add_argument("--which", default=",".join(FIGURE_FILES), help=f"comma-separated among {','.join(FIGURE_FILES)}")
+    f.add_argument("--seed", type=int, default=None, help="seed of the Fig. 2/3 runs (default: smallest common)")
+    f.add_argument("--data-root", type=Path, default=None, help="dataset root overriding the runs' recorded one")
+    f.set_defaults(func=_figures)
+
+    v = sub.add_parser("verdict", help="the paper's claims against the runs (Welch intervals) as CSV and Markdown")
+    v.add_argument("runs", nargs="+", type=Path, metavar="RUNS_DIR", help="folders searched for metrics.json")
+    v.add_argument("--out", type=Path, default=Path("results/tables"))
+    v.add_argument("--commit", default=None, help="commit to stamp (default: this checkout's)")
+    v.add_argument("--stable-margin", type=float, default=None,
+                   help="tolerance of 'almost the same' (Fig. 1, metric units; default 0.5)")
+    v.set_defaults(func=_verdict)
+
 
 def _tables(args) -> int:
     from intrakd.engine.provenance import git_commit
     from intrakd.report import build_tables
+    from intrakd.report.tables import find_metrics
 
-    paths = []
-    for m in args.metrics:
-        if m.is_dir():
-            paths += sorted(m.rglob("metrics.json"))
-        elif m.is_file():
-            paths.append(m)
-        else:
-            raise FileNotFoundError(f"{m}: no such metrics.json file or folder")
-    if not paths:
-        raise FileNotFoundError(f"no metrics.json found under {[str(m) for m in args.metrics]}")
+    paths = find_metrics(args.metrics)
     build_tables(paths, args.table, args.out_tables, args.out_figures, args.commit or git_commit())
     for t in args.table:
         print((args.out_tables / f"{t}.md").read_text())
+    return 0
+
+
+def _figures(args) -> int:
+    from intrakd.report.figures import build_figures
+
+    for name, path in build_figures(args.runs, args.out, args.which, args.seed, args.data_root).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _verdict(args) -> int:
+    from intrakd.engine.provenance import git_commit
+    from intrakd.report.tables import collect_runs, find_metrics
+    from intrakd.report.verdict import DEFAULT_STABLE_MARGIN, write_verdict
+
+    runs = collect_runs(find_metrics(args.runs), with_options=True)
+    margin = DEFAULT_STABLE_MARGIN if args.stable_margin is None else args.stable_margin
+    write_verdict(runs, args.out, args.commit or git_commit(), margin)
+    print((args.out / "verdict.md").read_text())
     return 0

@@ -16,6 +16,7 @@ import yaml
 
 RUN_COLUMNS = ["dataset", "student", "method", "teacher", "seed", "metric", "value", "data_source",
                "params", "wall_seconds", "git_commit", "path"]
+OPTION_COLUMNS = ["base_method", "kernel"]
 METHOD_LABELS = {
     "teacher": "teacher", "baseline": "baseline", "intrakd": "+ IntRA-KD", "intra": "+ IntRA (graph only)",
     "kd": "+ KD", "at": "+ AT", "skd": "+ SKD", "skd_pair": "+ SKD (pair-wise only)", "psn": "+ PS-N",
@@ -36,8 +37,29 @@ def paper_cells(table: str) -> pd.DataFrame:
     return pd.DataFrame(cells).rename(columns={"value": "paper"})
 
 
-def collect_runs(paths) -> pd.DataFrame:
-    """One row per finished run from its ``metrics.json`` (teacher runs have method ``teacher``)."""
+def find_metrics(paths) -> list[Path]:
+    """``metrics.json`` files given directly or found recursively under the folders given; sorted, one error
+    naming a path that does not exist or a search that finds nothing."""
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    found: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found += sorted(p.rglob("metrics.json"))
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such metrics.json file or folder")
+    if not found:
+        raise FileNotFoundError(f"no metrics.json found under {', '.join(str(p) for p in paths) or 'nothing'}")
+    return found
+
+
+def collect_runs(paths, with_options: bool = False) -> pd.DataFrame:
+    """One row per finished run from its ``metrics.json`` (teacher runs have method ``teacher``).
+
+    ``with_options`` adds ``OPTION_COLUMNS``: the registry method behind a variant (``base_method``) and the AOI
+    ``kernel`` of its ``method_options`` (NaN when the run sets none), for the kernel-size sweep (Fig. 1).
+    """
     rows = []
     for path in sorted(Path(p) for p in paths):
         try:
@@ -50,8 +72,18 @@ def collect_runs(paths) -> pd.DataFrame:
         row = {k: m.get(k) for k in RUN_COLUMNS if k != "path"} | {"path": str(path)}
         if m.get("role") == "teacher":
             row["method"] = "teacher"
+        if with_options:
+            options = m.get("method_options") or {}
+            row["base_method"] = "teacher" if m.get("role") == "teacher" else m.get("base_method", m["method"])
+            kernel = options.get("kernel")
+            if kernel is not None and not (isinstance(kernel, int) and not isinstance(kernel, bool) and kernel >= 1):
+                raise ValueError(f"{path}: method_options.kernel must be an int >= 1, got {kernel!r}")
+            row["kernel"] = kernel
         rows.append(row)
-    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+    out = pd.DataFrame(rows, columns=RUN_COLUMNS + (OPTION_COLUMNS if with_options else []))
+    if with_options:
+        out["kernel"] = out["kernel"].astype(float)
+    return out
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:

@@ -209,6 +209,45 @@ def table_params(wildcards):
                           default_flow_style=True, width=10_000).strip()
 
 
+def all_metrics():
+    """metrics.json of every run of the grid and of the teachers it uses (the verdict and the curves read all)."""
+    paths = set(all_run_metrics())
+    for ds, _st, me, _seed in RUNS:
+        if ds in config["teachers"]:
+            paths.add(f"{teacher_dir(ds)}/metrics.json")
+    return sorted(paths)
+
+
+def figure_outputs():
+    """Figures drawn by the `figures` rule: the grid's fig1/fig2/fig3 plus the training curves."""
+    from intrakd.report.figures import FIGURE_FILES
+
+    return [f"results/figures/{FIGURE_FILES[f]}" for f in [*FIGURES, "curves"]]
+
+
+def figure_models(wildcards):
+    """Weights Fig. 2 and Fig. 3 load: the runs of those grid entries and their teachers."""
+    paths = set()
+    for entry in config["grid"]:
+        if not {"fig2", "fig3"} & set(entry["tables"]):
+            continue
+        for ds, st, me, seed in itertools.product(entry["datasets"], entry["students"], entry["methods"], config["seeds"]):
+            paths.add(f"{run_dir(ds, st, me, seed)}/model.pt")
+            if ds in config["teachers"]:
+                paths.add(f"{teacher_dir(ds)}/model.pt")
+    return sorted(paths)
+
+
+def figures_params(wildcards):
+    return yaml.safe_dump({"runs_dir": all_metrics(), "out_figures": "results/figures", "out_tables": "results/tables",
+                           "which": ",".join([*FIGURES, "curves"])}, default_flow_style=True, width=10_000).strip()
+
+
+def gpus(wildcards):
+    """GPUs one training job asks for: one per process (`train.nproc`) when CUDA is present."""
+    return GPUS_PER_JOB * int(config["train"].get("nproc", 1))
+
+
 def failed_notebook(wildcards, output):
     """Where a failed job's partly executed notebook is kept: its log folder (Snakemake deletes failed outputs,
     never logs)."""

@@ -12,7 +12,7 @@ rule teacher:
         "results/benchmarks/runs/{dataset}/{teacher}/teacher/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=GPUS_PER_JOB,
+        gpu=gpus,
     conda:
         "../../environment.yml"
     params:
@@ -39,7 +39,7 @@ rule train:
         "results/benchmarks/runs/{dataset}/{student}/{method}/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=GPUS_PER_JOB,
+        gpu=gpus,
     conda:
         "../../environment.yml"
     params:

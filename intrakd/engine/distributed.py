@@ -1,0 +1,316 @@
+"""Multi-process (DDP) training: the process group of one run, and the ``torchrun`` launcher.
+
+How to run on N GPUs
+--------------------
+Set ``nproc`` (one process per GPU) and call the engine as usual::
+
+    intrakd train run.yaml --set nproc=4          # or RunConfig(nproc=4, ...); the workflow key is train.nproc
+
+:func:`intrakd.engine.train` then writes the run's configuration to ``<out_dir>/ddp_config.yaml`` and starts
+``python -m torch.distributed.run --standalone --nproc_per_node 4 -m intrakd.cli train <out_dir>/ddp_config.yaml``,
+streams its output (also appended to ``<out_dir>/ddp.log``) and returns the ``metrics.json`` it wrote. A
+notebook or workflow job therefore needs no change beyond the parameter. To launch yourself (several nodes,
+SLURM ``srun torchrun ...``), run ``torchrun ... -m intrakd.cli train run.yaml``: a process that finds ``RANK``
+and ``WORLD_SIZE`` in its environment joins that group instead of launching (``nproc`` 1 or equal to
+``WORLD_SIZE``; the run records ``WORLD_SIZE`` as its ``nproc``). On a CPU-only machine the processes use gloo
+(tests); on CUDA, NCCL with the GPU ``LOCAL_RANK``.
+
+What changes against one process
+--------------------------------
+* ``batch_size`` stays the *global* batch: each process takes ``batch_size // nproc`` images per step
+  (``batch_size`` must be divisible by ``nproc``), so iterations per epoch and the poly schedule are unchanged.
+  The learning rate is **not** rescaled (the global batch is the paper's; there is nothing to rescale).
+* BatchNorm: with ``sync_bn`` (default) on CUDA, the student's and the method's BatchNorm layers become
+  ``SyncBatchNorm``, so statistics are those of the global batch as in one process. gloo has no SyncBatchNorm:
+  on CPU each process normalises its own share of the batch (and process 0's running statistics are kept,
+  which DDP broadcasts at every step).
+* Data order: a ``DistributedSampler`` whose epoch is ``epoch_seed(seed, epoch)``; process r draws its
+  augmentation from ``epoch_seed(seed, epoch) + r``. A killed run resumes exactly (every process loads the
+  same ``ckpt/last.pt``), but the result of an N-process run differs from a one-process run of the same seed,
+  and the checkpoint of one is stale for the other (``nproc`` is part of the fingerprint).
+* The student is wrapped in ``DistributedDataParallel``; the method's trainable extras (adaptors,
+  discriminators) are averaged by :meth:`ProcessGroup.average_gradients` before every optimiser step,
+  including optimisers a method steps itself (SKD's discriminator).
+* Process 0 alone evaluates, logs and writes ``history.csv``, ``ckpt/last.pt``, ``model.pt`` and
+  ``metrics.json``; the others wait at a barrier. ``metrics.json`` records ``world_size``,
+  ``effective_batch_size`` (global) and, under ``distributed``, a SHA-256 of every process's parameters
+  (``replicas_identical`` checks DDP kept the replicas in step). Peak memory is process 0's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+# A barrier waits while process 0 validates a whole split; NCCL's default (10 min) would abort a long one.
+TIMEOUT = datetime.timedelta(hours=2)
+CONFIG_NAME = "ddp_config.yaml"
+LOG_NAME = "ddp.log"
+# A worker's exception line ("[rank1]: ValueError: ...") or the CLI's one-line error ("intrakd train: error: ...").
+_ERROR_LINE = re.compile(r"^(\[rank\d+\]: )?([\w.]*(Error|Exception|Interrupt)\b.*|intrakd \w+: error: .*)$")
+
+
+class DistributedRunError(RuntimeError):
+    """The torchrun job of a multi-process run failed (the message names its log)."""
+
+
+@dataclass(frozen=True)
+class LauncherEnv:
+    rank: int
+    world_size: int
+    local_rank: int
+
+
+def launcher_env() -> LauncherEnv | None:
+    """``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` set by torchrun (or srun wrappers); None outside a launcher."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    values = {}
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        raw = os.environ.get(key, os.environ["RANK"] if key == "LOCAL_RANK" else None)
+        try:
+            values[key] = int(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {key}={raw!r}: expected an integer (set by torchrun)") from None
+    if values["WORLD_SIZE"] < 1 or not 0 <= values["RANK"] < values["WORLD_SIZE"]:
+        raise ValueError(f"environment RANK={values['RANK']} WORLD_SIZE={values['WORLD_SIZE']}: expected "
+                         "0 <= RANK < WORLD_SIZE")
+    return LauncherEnv(values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"])
+
+
+@dataclass
+class ProcessGroup:
+    """This process's place in the run. The default (one process) makes every collective a no-op."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device | None = None  # None: one process, the engine resolves cfg.device itself
+    backend: str | None = None
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    def barrier(self) -> None:
+        if not self.active:
+            return
+        if self.backend == "nccl":
+            dist.barrier(device_ids=[self.device.index])
+        else:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.active and dist.is_initialized():
+            dist.destroy_process_group()
+
+    # ------------------------------------------------------------------ models
+    def convert_sync_batchnorm(self, module: nn.Module, enabled: bool) -> nn.Module:
+        """BatchNorm -> SyncBatchNorm (parameters kept, so optimisers built later see the same tensors).
+        Only with NCCL: gloo has no SyncBatchNorm, CPU processes normalise their own share of the batch."""
+        if self.active and enabled and self.backend == "nccl":
+            return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return module
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        """The module to call in training: DDP around it in a group, the module itself alone. Every student
+        parameter lies on the path of the engine's own losses (segmentation logits, lane existence: see
+        tests/test_engine_ddp.py), so no method can leave one unused and ``find_unused_parameters`` is off."""
+        if not self.active:
+            return module
+        ids = [self.device.index] if self.backend == "nccl" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=False)
+
+    def broadcast_module(self, module: nn.Module) -> None:
+        """Copy process 0's parameters and buffers into ``module`` on every process."""
+        if not self.active:
+            return
+        with torch.no_grad():
+            for tensor in list(module.parameters()) + list(module.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+    def average_gradients(self, params: Iterable[torch.Tensor]) -> None:
+        """Average ``.grad`` over processes, in two collectives. A gradient missing on every process stays
+        None (as in one process: SGD then leaves that tensor alone); one missing on some counts as zero."""
+        if not self.active:
+            return
+        params = [p for p in params if p.requires_grad]
+        if not params:
+            return
+        present = torch.tensor([p.grad is not None for p in params], dtype=torch.int32, device=self.device)
+        dist.all_reduce(present)
+        used = [p for p, n in zip(params, present.tolist()) if n]
+        by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+        for p in used:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            by_dtype.setdefault(p.grad.dtype, []).append(p)
+        for group in by_dtype.values():
+            flat = torch.cat([p.grad.reshape(-1) for p in group])
+            dist.all_reduce(flat)
+            flat /= self.world_size
+            offset = 0
+            for p in group:
+                n = p.grad.numel()
+                p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+                offset += n
+
+    @contextmanager
+    def synced_optimizers(self, exclude: torch.optim.Optimizer):
+        """While open, every optimiser but ``exclude`` averages its gradients before stepping (optimisers a
+        method owns and steps itself, e.g. SKD's discriminator). ``exclude`` (the engine's own, stepped through
+        the GradScaler) is synced explicitly before ``scaler.step`` so every process sees the same inf check."""
+        if not self.active:
+            yield
+            return
+
+        def hook(optimizer, _args, _kwargs):
+            if optimizer is not exclude:
+                self.average_gradients(p for g in optimizer.param_groups for p in g["params"])
+
+        handle = register_optimizer_step_pre_hook(hook)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    # ------------------------------------------------------------------ values
+    def mean(self, values: list[float]) -> list[float]:
+        """Element-wise mean over processes (float64)."""
+        if not self.active or not values:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(t)
+        return (t / self.world_size).tolist()
+
+    def any(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on one."""
+        if not self.active:
+            return bool(flag)
+        t = torch.tensor([int(bool(flag))], dtype=torch.int32, device=self.device)
+        dist.all_reduce(t)
+        return bool(t.item())
+
+    def gather(self, obj) -> list:
+        """``[obj of process 0, obj of process 1, ...]`` on every process."""
+        if not self.active:
+            return [obj]
+        out = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj):
+        """Process 0's ``obj`` on every process."""
+        if not self.active:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+
+def init_process_group(env: LauncherEnv, device_name: str) -> ProcessGroup:
+    """Join the group torchrun set up: NCCL on GPU ``LOCAL_RANK`` when the run uses CUDA, gloo on CPU.
+    ``device_name`` is a validated ``RunConfig.device`` of a multi-process run: "auto", "cpu" or "cuda"."""
+    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    if cuda:
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but CUDA is not available")
+        if env.local_rank >= torch.cuda.device_count():
+            raise ValueError(f"LOCAL_RANK={env.local_rank} but only {torch.cuda.device_count()} GPU(s) are visible: "
+                             "start at most one process per GPU")
+        device = torch.device("cuda", env.local_rank)
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", timeout=TIMEOUT, device_id=device)
+    else:
+        device = torch.device("cpu")
+        dist.init_process_group("gloo", timeout=TIMEOUT)
+    return ProcessGroup(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=env.local_rank,
+                        device=device, backend=dist.get_backend())
+
+
+def parameter_digest(*modules: nn.Module) -> str:
+    """SHA-256 of the bytes of every parameter of ``modules`` (in order): equal digests, equal weights."""
+    h = hashlib.sha256()
+    for module in modules:
+        for name, p in module.named_parameters():
+            h.update(name.encode())
+            h.update(p.detach().to("cpu").contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------- launcher
+def launch(cfg) -> dict:
+    """Run ``cfg`` (``nproc`` > 1) under torchrun in a subprocess; returns the metrics.json it wrote."""
+    import yaml
+
+    from intrakd.engine import provenance
+
+    cfg.validate()  # clear errors here rather than once per process
+    if provenance.resolve_device(cfg.device).type == "cuda" and cfg.nproc > torch.cuda.device_count():
+        raise ValueError(f"nproc={cfg.nproc} but {torch.cuda.device_count()} GPU(s) are visible: one process per GPU")
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    config_path = out / CONFIG_NAME
+    # JSON first: tuples in method options become lists, which safe_dump writes and the CLI reads back.
+    config_path.write_text(yaml.safe_dump(json.loads(json.dumps(cfg.to_dict())), sort_keys=False))
+    log_path = out / LOG_NAME
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(cfg.nproc),
+           "-m", "intrakd.cli", "train", str(config_path)]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # torchrun would set 1 thread per process (with a warning); share the cores instead unless told.
+    env.setdefault("OMP_NUM_THREADS", str(cfg.threads or max(1, (os.cpu_count() or 1) // cfg.nproc)))
+    errors: deque[str] = deque(maxlen=6)  # the workers' error lines, for the exception
+    with log_path.open("a") as log:
+        log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
+        try:
+            for line in proc.stdout:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                log.write(line)
+                log.flush()
+                if _ERROR_LINE.match(line):
+                    errors.append(line.rstrip("\n"))
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted here: stop torchrun (it stops its workers)
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    if rc != 0:
+        found = "\n".join(dict.fromkeys(errors))
+        message = f"{cfg.nproc}-process run in {out} failed (torchrun exit status {rc}); full log: {log_path}"
+        message += f"\n{found}" if found else ""
+        if "NonFiniteLossError" in found:
+            from intrakd.engine.train import NonFiniteLossError
+
+            raise NonFiniteLossError(message)
+        raise DistributedRunError(message)
+    metrics_path = out / "metrics.json"
+    if not metrics_path.is_file():
+        raise DistributedRunError(f"{cfg.nproc}-process run exited 0 but wrote no {metrics_path}; log: {log_path}")
+    return json.loads(metrics_path.read_text())

@@ -1,0 +1,145 @@
+"""Fig. 3: the inter-region affinity graphs of the teacher and the students on one evaluation image.
+
+The graphs are computed with the IntRA-KD module's own functions (:func:`intrakd.distill.intrakd.aoi_maps`,
+:func:`~intrakd.distill.intrakd.moment_pool`, :func:`~intrakd.distill.intrakd.affinity_graph`) and the options an
+IntRA-KD run among the students was trained with (its ``method_options`` over the method's defaults), so the
+figure shows exactly what that run distilled: class x class cosine similarities of the AOI moment vectors, one
+graph per moment order (or one for ``graph: concat``), on one distillation tap. Only classes present in the image
+(AOI mass above ``presence_tau`` for every network) are drawn. Each student's panel title carries the mean absolute
+difference between its graph and the teacher's over the drawn entries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from intrakd.report.qualitative import class_names, load_run, run_dataset, run_model, same_images  # noqa: E402
+
+INTRA_METHODS = ("intrakd", "intra")
+MOMENT_NAMES = {1: "mean", 2: "variance", 3: "skewness"}
+
+
+def intra_options(runs: dict) -> dict:
+    """IntRA-KD's default options overridden by the ``method_options`` of the first IntRA(-KD) run in ``runs``
+    ({label: metrics dict}); the defaults alone when none is."""
+    from intrakd.distill.intrakd import IntraKD
+
+    options = dict(IntraKD.default_options)
+    for metrics in runs.values():
+        if metrics.get("base_method", metrics.get("method")) in INTRA_METHODS:
+            options.update(metrics.get("method_options") or {})
+            break
+    options["moments"] = tuple(options["moments"])
+    return options
+
+
+@torch.no_grad()
+def graphs_of(model, item: dict, num_classes: int, options: dict,
+              tap: str = "high") -> tuple[torch.Tensor, torch.Tensor]:
+    """(K x n x n affinity graphs, n AOI masses) of ``model`` on one dataset item at tap ``tap`` (role or name)."""
+    from intrakd.distill.intrakd import affinity_graph, aoi_maps, moment_pool
+    from intrakd.models import feats_of
+
+    try:
+        feat = feats_of(model(item["image"][None]), model, tap)
+    except KeyError as err:
+        raise ValueError(err.args[0]) from None
+    o = options
+    aoi = aoi_maps(item["label"][None], num_classes, feat.shape[-2:], o["kernel"], o["aoi_order"], o["pad"])
+    nodes, mass = moment_pool(feat, aoi, o["moments"], o["normaliser"], o["eps"], o["precision"], o["second"],
+                              o["third"])
+    return affinity_graph(nodes, o["graph"])[0], mass[0]
+
+
+def pick_image(dataset, limit: int = 50) -> int:
+    """The evaluation image (among the first ``limit``) whose label holds the most classes."""
+    ignore = dataset.spec.ignore_index
+    counts = [len(set(np.unique(dataset.train_label(i)).tolist()) - {ignore}) for i in range(min(limit, len(dataset)))]
+    return int(np.argmax(counts))
+
+
+def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: int | None = None, tap: str = "high",
+                    data_root=None):
+    """Fig. 3: rows = graphs (moment orders), columns = teacher then each student (``{label: run folder}``).
+
+    ``teacher_run_dir`` None: the teacher checkpoint's folder recorded by the first student that has one.
+    ``image``: an eval-split index (default: the image with the most classes, :func:`pick_image`).
+    Writes ``out_path``; returns the (closed) figure.
+    """
+    if not student_run_dirs:
+        raise ValueError("affinity_figure needs at least one student run folder")
+    students = {label: load_run(d) for label, d in student_run_dirs.items()}
+    if teacher_run_dir is None:
+        ckpts = [m["config"]["teacher_checkpoint"] for m in students.values() if m["config"].get("teacher_checkpoint")]
+        if not ckpts:
+            raise ValueError("no teacher_run_dir given and no student run records a teacher_checkpoint")
+        teacher_run_dir = Path(ckpts[0]).parent
+    teacher = load_run(teacher_run_dir)
+    t_label = f"teacher ({teacher['config']['student']})"
+    if t_label in students:
+        raise ValueError(f"student label {t_label!r} clashes with the teacher's column")
+    runs = {t_label: teacher, **students}
+    dirs = {t_label: Path(teacher_run_dir), **{k: Path(v) for k, v in student_run_dirs.items()}}
+    datasets = {label: run_dataset(m, data_root) for label, m in runs.items()}
+    same_images(datasets)
+    ref = datasets[t_label]
+    name = ref.spec.name
+    i = pick_image(ref) if image is None else int(image)
+    if not 0 <= i < len(ref):
+        raise ValueError(f"image index {i} outside the {len(ref)} images of {name} {ref.split}")
+    options = intra_options(students)
+
+    graphs, present = {}, None
+    for label, metrics in runs.items():
+        g, mass = graphs_of(run_model(dirs[label], metrics), datasets[label][i], ref.spec.num_classes, options, tap)
+        graphs[label] = g.double().numpy()
+        here = (mass > options["presence_tau"]).numpy()
+        present = here if present is None else present & here
+    classes = np.flatnonzero(present)
+    if len(classes) < 2:
+        raise ValueError(f"{ref.records[i].name}: {len(classes)} class(es) present at tap {tap!r}; the affinity graph "
+                         "needs at least 2 (pick another image)")
+    names = [class_names(name)[c] for c in classes]
+    pairs = np.ones((len(classes), len(classes)), bool)
+    if not options.get("diagonal", True):
+        np.fill_diagonal(pairs, False)
+    orders = ["concat (" + ", ".join(MOMENT_NAMES[m] for m in options["moments"]) + ")"] \
+        if options["graph"] == "concat" else [f"moment {m}: {MOMENT_NAMES[m]}" for m in options["moments"]]
+
+    cols = len(runs)
+    side = 0.32 * len(classes) + 1.6
+    fig, axes = plt.subplots(len(orders), cols, figsize=(side * cols + 1.0, side * len(orders) + 0.8), squeeze=False)
+    image_artist = None
+    for k, order in enumerate(orders):
+        teacher_g = graphs[t_label][k][np.ix_(classes, classes)]
+        for col, (ax, (label, g)) in enumerate(zip(axes[k], graphs.items())):
+            shown = g[k][np.ix_(classes, classes)]
+            image_artist = ax.imshow(shown, vmin=-1, vmax=1, cmap="RdBu_r")
+            ax.grid(False)  # a seaborn theme set by another figure would draw its grid over the cells
+            title = label
+            if label != t_label:
+                title += f"\nMAD vs teacher {np.abs(shown - teacher_g)[pairs].mean():.3f}"
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+            ax.set_yticks(range(len(names)), names if col == 0 else [], fontsize=6)
+        axes[k][0].set_ylabel(order, fontsize=8)
+    fig.colorbar(image_artist, ax=axes.ravel().tolist(), shrink=0.6, label="cosine similarity")
+    from intrakd.report.tables import paper_results
+
+    fig.suptitle(f"{paper_results()['figures']['fig3']['title']} — ours on {name} {ref.split} image "
+                 f"{Path(ref.records[i].name).name}, tap {tap!r}, AOI kernel {options['kernel']}", fontsize=8)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return fig
+
+
+__all__ = ["affinity_figure", "graphs_of", "intra_options", "pick_image"]

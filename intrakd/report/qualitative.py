@@ -1,0 +1,219 @@
+"""Fig. 2: the same evaluation images segmented by several runs, coloured with the dataset's palette.
+
+Everything comes from the run folders: ``metrics.json`` (its ``config``: dataset, data_root, eval_split,
+input_size, student, width) and ``model.pt`` (read with ``weights_only``). Predictions are made on CPU at each
+run's own input size and mapped back to the genuine label space and resolution by the loader's
+``restore_prediction`` (what the official evaluators read), so ground truth and predictions are drawn in the
+same space: ApolloScape and Cityscapes label IDs in their official table colours (``intrakd.labels``), LLAMAS lanes
+in the official label script's lane colours, CULane lane slots in fixed colours (CULane has no official palette).
+
+The run helpers here (:func:`load_run`, :func:`run_model`, :func:`run_dataset`, :func:`class_names`) are shared
+with :mod:`intrakd.report.affinity`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from intrakd.data import build_dataset, get_spec  # noqa: E402
+from intrakd.labels import (  # noqa: E402
+    APOLLO_LABELS, APOLLO_MERGED_TRAIN_ID, CITYSCAPES_LABELS, palette,
+)
+
+#: CULane has no official colour table: fixed colours for background and lane slots 1-4 (RGB).
+CULANE_COLOURS = ((0, 0, 0), (255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0))
+_CONFIG_KEYS = ("dataset", "data_root", "student", "width")
+
+
+# ---------------------------------------------------------------------------------------------- runs
+def load_run(run_dir) -> dict:
+    """The ``metrics.json`` of a finished run folder, checked for what the figures need."""
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no metrics.json (expected a finished run folder)")
+    try:
+        metrics = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: unreadable metrics.json ({err})") from err
+    cfg = metrics.get("config")
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: no 'config' object (expected the run's RunConfig)")
+    missing = [k for k in _CONFIG_KEYS if k not in cfg]
+    if missing:
+        raise ValueError(f"{path}: config lacks {missing}")
+    return metrics
+
+
+def run_model(run_dir, metrics: dict | None = None):
+    """The run's final network (``model.pt``, weights only) on CPU in eval mode."""
+    from intrakd.models.checkpoint import load_weights
+
+    metrics = metrics or load_run(run_dir)
+    cfg = metrics["config"]
+    model, _meta = load_weights(Path(run_dir) / "model.pt", name=cfg["student"],
+                                num_classes=get_spec(cfg["dataset"]).num_classes, width=cfg["width"])
+    return model.eval()
+
+
+def run_dataset(metrics: dict, data_root=None):
+    """The run's evaluation split at the run's input size (``data_root`` overrides the recorded one)."""
+    cfg = metrics["config"]
+    root = Path(data_root or cfg["data_root"])
+    if not root.is_dir():
+        raise FileNotFoundError(f"data_root {str(root)!r} of the {cfg['dataset']} run: no such directory (run from "
+                                "the folder the run was trained from, or pass data_root)")
+    size = cfg.get("input_size")
+    return build_dataset(cfg["dataset"], root, cfg.get("eval_split", "val"), train=False,
+                         input_size=tuple(size) if size else None)
+
+
+def same_images(datasets: dict) -> None:
+    """One ValueError unless every dataset lists the same images in the same order (same eval split)."""
+    (first_label, first), *rest = datasets.items()
+    names = [r.name for r in first.records]
+    for label, ds in rest:
+        if ds.spec.name != first.spec.name or [r.name for r in ds.records] != names:
+            raise ValueError(f"runs {first_label!r} and {label!r} evaluate different images ({first.spec.name} "
+                             f"{first.split} at {first.root} vs {ds.spec.name} {ds.split} at {ds.root}); the figure "
+                             "needs runs of one dataset split")
+
+
+# ---------------------------------------------------------------------------------------------- classes, colours
+def class_names(dataset: str) -> list[str]:
+    """Names of the training classes 0..n-1 (the nodes of the affinity graphs)."""
+    if dataset == "apolloscape":
+        names = [next(lab.name for lab in APOLLO_LABELS if lab.train_id == t) for t in range(APOLLO_MERGED_TRAIN_ID)]
+        return names + ["noise+ignored"]  # train id 36: noise (249) and ignored (255) merged
+    if dataset == "cityscapes":
+        return [next(lab.name for lab in CITYSCAPES_LABELS if lab.train_id == t) for t in range(19)]
+    if dataset == "culane":
+        return ["background"] + [f"lane {k}" for k in range(1, get_spec("culane").num_lanes + 1)]
+    if dataset == "llamas":
+        from intrakd.data.llamas import CLASSES
+
+        return list(CLASSES)
+    raise ValueError(f"unknown dataset {dataset!r}; valid: apolloscape, culane, llamas, cityscapes")
+
+
+def label_colours(dataset: str) -> np.ndarray:
+    """256 x 3 uint8 RGB colours of the values of the dataset's genuine label space (``raw_label``)."""
+    lut = np.zeros((256, 3), np.uint8)
+    if dataset == "apolloscape":
+        lut[:] = np.asarray(palette(APOLLO_LABELS), np.uint8).reshape(256, 3)
+    elif dataset == "cityscapes":
+        lut[:] = np.asarray(palette(CITYSCAPES_LABELS), np.uint8).reshape(256, 3)
+    elif dataset == "llamas":
+        from intrakd.data.llamas import LANE_COLOURS, LANE_IDS
+
+        for k, lane in enumerate(LANE_IDS, start=1):
+            lut[k] = LANE_COLOURS[lane][::-1]  # the official colours are BGR
+    elif dataset == "culane":
+        lut[: len(CULANE_COLOURS)] = CULANE_COLOURS
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; valid: apolloscape, culane, llamas, cityscapes")
+    return lut
+
+
+def colourise(dataset: str, raw: np.ndarray) -> np.ndarray:
+    """H x W genuine label values -> H x W x 3 uint8 RGB."""
+    raw = np.asarray(raw)
+    if raw.ndim != 2 or raw.dtype.kind not in "ui" or (raw.size and (raw.min() < 0 or raw.max() > 255)):
+        raise ValueError(f"colourise expects an H x W map of label values 0..255, got {raw.dtype} {raw.shape}")
+    return label_colours(dataset)[raw.astype(np.uint8)]
+
+
+# ---------------------------------------------------------------------------------------------- prediction
+@torch.no_grad()
+def predict_raw(model, dataset, i: int) -> np.ndarray:
+    """The prediction of ``model`` for image ``i`` in the genuine label space at full size (H x W)."""
+    item = dataset[i]
+    logits = model(item["image"][None])["logits"][0]
+    restored = np.asarray(dataset.restore_prediction(i, logits.argmax(0).to(torch.uint8).numpy()))
+    return restored.argmax(0).astype(np.uint8) if restored.ndim == 3 else restored  # LLAMAS: per-class maps
+
+
+def pick_images(n_images: int, total: int) -> list[int]:
+    """``n_images`` evenly spaced indices of an ``total``-image split (all of them when it has fewer)."""
+    if n_images < 1:
+        raise ValueError(f"n_images must be >= 1, got {n_images!r}")
+    return sorted(set(np.linspace(0, total - 1, min(n_images, total)).round().astype(int).tolist()))
+
+
+def _shown(dataset, i: int, array: np.ndarray, width: int, nearest: bool) -> np.ndarray:
+    """The rows the network sees (below ``top_rows``), scaled to ``width`` pixels for display."""
+    top = dataset.top_rows(array.shape[0])
+    kept = array[top:]
+    h, w = kept.shape[:2]
+    if w <= width:
+        return kept
+    size = (width, max(1, round(h * width / w)))
+    return cv2.resize(kept, size, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA)
+
+
+def qualitative_figure(run_dirs: dict, out_path, n_images: int = 3, indices=None, data_root=None,
+                       max_width: int = 640):
+    """Fig. 2: rows = evaluation images, columns = input, ground truth, then each run's prediction.
+
+    ``run_dirs``: {column label: run folder} (e.g. ERFNet, ERFNet-BiFPN, ERFNet-IntRA-KD), runs of one dataset
+    split; ``indices`` (eval-split indices) override the ``n_images`` evenly spaced ones. Each prediction panel is
+    titled with its pixel accuracy on the rows shown. Writes ``out_path``; returns the (closed) figure.
+    """
+    if not run_dirs:
+        raise ValueError("qualitative_figure needs at least one run folder")
+    runs = {label: load_run(d) for label, d in run_dirs.items()}
+    datasets = {label: run_dataset(m, data_root) for label, m in runs.items()}
+    same_images(datasets)
+    ref = next(iter(datasets.values()))
+    name = ref.spec.name
+    if indices is None:
+        indices = pick_images(n_images, len(ref))
+    bad = [i for i in indices if not 0 <= int(i) < len(ref)]
+    if bad:
+        raise ValueError(f"image indices {bad} outside the {len(ref)} images of {name} {ref.split}")
+    models = {label: run_model(run_dirs[label], m) for label, m in runs.items()}
+
+    cols = 2 + len(models)
+    w, h = ref.orig_size
+    aspect = (h - ref.top_rows(h)) / w
+    fig, axes = plt.subplots(len(indices), cols, figsize=(2.9 * cols, (2.9 * aspect + 0.45) * len(indices) + 0.5),
+                             squeeze=False)
+    for row, i in enumerate(indices):
+        image = ref.read_image(i)[..., ::-1]
+        gt = ref.raw_label(i)
+        panels = [("input", _shown(ref, i, image, max_width, False)),
+                  ("ground truth", _shown(ref, i, colourise(name, gt), max_width, True))]
+        gt_shown = _shown(ref, i, gt, max_width, True)
+        for label, model in models.items():
+            pred = _shown(ref, i, predict_raw(model, datasets[label], i), max_width, True)
+            acc = float(np.mean(pred == gt_shown))
+            panels.append((f"{label}\npixel acc. {acc:.3f}", colourise(name, pred)))
+        for ax, (title, img) in zip(axes[row], panels):
+            ax.imshow(img, interpolation="nearest")
+            ax.grid(False)
+            ax.set_title(title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[row][0].set_ylabel(Path(ref.records[i].name).name[:28], fontsize=6)
+    from intrakd.report.tables import paper_results
+
+    fig.suptitle(f"{paper_results()['figures']['fig2']['title']} — ours on {name} {ref.split}", fontsize=9)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=120)
+    plt.close(fig)
+    return fig
+
+
+__all__ = ["class_names", "colourise", "label_colours", "load_run", "pick_images", "predict_raw",
+           "qualitative_figure", "run_dataset", "run_model", "same_images"]

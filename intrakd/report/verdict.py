@@ -1,0 +1,354 @@
+"""Verdict table: every claim of the paper, tested against our runs with a Welch t-interval over seeds.
+
+Each claim of the supplement (``paper_supplement.md``) becomes one or more *comparisons* (side a against side b
+on one dataset, e.g. ENet + IntRA-KD against ENet on ApolloScape) with a claimed direction:
+
+* ``>`` / ``<``: the claimed sign of mean(a) - mean(b). Verdict ``agree`` when the 95 % Welch interval of the
+  difference excludes 0 on the claimed side, ``disagree`` when it excludes 0 on the other side, ``inconclusive``
+  otherwise (and whenever a side has fewer than two seeds: the interval is then undefined).
+* ``~``: "remains almost the same" (Fig. 1, kernels 2-50): ``agree`` when the interval lies inside
+  (-margin, +margin), ``disagree`` when it lies wholly outside that band, ``inconclusive`` otherwise. The paper
+  gives no tolerance; ``stable_margin`` (metric units, default 0.5 mIoU point) is ours and printed with the table.
+
+A comparison with no run on one side is ``not run``. Claims are defined here once (id, source, the paper's
+wording); their paper values come from ``paper_results.yaml``. Nothing here trains or imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from intrakd.report.tables import METHOD_LABELS, data_note, paper_results
+
+LEVEL = 0.95
+DEFAULT_STABLE_MARGIN = 0.5
+VERDICTS = ("agree", "disagree", "inconclusive", "not run")
+
+#: id -> (source, the paper's wording). Quotes are the supplement's text; "[table]" marks a claim the paper makes
+#: only through its table (bold best rows, ordering of the printed numbers).
+CLAIMS: dict[str, tuple[str, str]] = {
+    "T5.improves": (
+        "Supp. §6, Table 5",
+        "\"IntRA-KD consistently improves the mIoU of ERFNet and SwiftNetRN-18 from {69.8, 75.5} to {71.4, 76.6}\" "
+        "(Cityscapes); \"it is evident that IntRA-KD brings significant performance gains to SwiftNetRN-18 in all "
+        "benchmarks\"; Table 5 prints the same gains for ERFNet on all four benchmarks.",
+    ),
+    "T123.improves": (
+        "Supp. Tables 1-3",
+        "[table] ENet-IntRA-KD and ResNet-18-IntRA-KD score above ENet and ResNet-18 on ApolloScape, CULane and "
+        "LLAMAS.",
+    ),
+    "T123.best": (
+        "Supp. §3, Tables 1-3",
+        "\"the introduced affinity graph has the least learning complexity but brings most performance gains over "
+        "other distillation methods\"; [table] IntRA-KD is the best (bold) student row for ENet and ResNet-18 on "
+        "every benchmark.",
+    ),
+    "T123.methods_improve": (
+        "Supp. Tables 1-3",
+        "[table] every other distillation method (self distillation: DKS, SAD; teacher-student: KD, SKD, PS-N, "
+        "IRG, BiFPN) scores above the plain ENet / ResNet-18 student.",
+    ),
+    "T123.teacher": (
+        "Supp. Tables 1-3",
+        "[table] the ResNet-101 teacher (bold) scores above the students, with or without IntRA-KD.",
+    ),
+    "T4.gain": (
+        "Supp. Table 4",
+        "[table] every form of knowledge (probability map, feature map, pairwise similarity map, attention map, "
+        "inter-region affinity graph) brings a positive mIoU gain to ERFNet on ApolloScape.",
+    ),
+    "T4.graph_most": (
+        "Supp. §3, Table 4",
+        "\"It is evident that the introduced affinity graph has the least learning complexity but brings most "
+        "performance gains over other distillation methods.\"",
+    ),
+    "F1.k1_degraded": (
+        "Supp. §1, Fig. 1",
+        "\"when the kernel size is 1 x 1, the performance of IntRA-KD is slightly degraded since the neighbouring "
+        "areas around road markings are missed\" (against the paper's setting: \"the kernel size is set as 5\").",
+    ),
+    "F1.stable": (
+        "Supp. §1, Fig. 1",
+        "\"When the kernel size ranges from 2 to 50, the performance remains almost the same, suggesting the "
+        "stability of IntRA-KD.\"",
+    ),
+    "F1.large_drops": (
+        "Supp. §1, Fig. 1",
+        "\"when the kernel size continues to increase, the performance of IntRA-KD drops quickly since too many "
+        "background areas are included\".",
+    ),
+}
+
+OUT_COLUMNS = ["claim", "source", "dataset", "metric", "a", "b", "direction", "margin", "paper_a", "paper_b",
+               "paper_effect", "mean_a", "sd_a", "n_a", "mean_b", "sd_b", "n_b", "effect", "ci_low", "ci_high",
+               "df", "verdict"]
+_NEEDED = ("dataset", "student", "method", "value")
+_TABLES_123 = ("table1", "table2", "table3")
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+def welch_interval(a, b, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(mean(a) - mean(b), low, high, Welch-Satterthwaite df) of the two-sided ``level`` t-interval.
+
+    Sample variances (ddof 1). With fewer than two values on a side the interval is undefined: (effect, nan, nan,
+    nan); with an empty side everything is nan. Zero spread on both sides gives the degenerate interval
+    [effect, effect] (df nan).
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    if not (a.size and b.size):
+        return (math.nan,) * 4
+    effect = float(a.mean() - b.mean())
+    if a.size < 2 or b.size < 2:
+        return effect, math.nan, math.nan, math.nan
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se2 = va + vb
+    if se2 == 0:
+        return effect, effect, effect, math.nan
+    df = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
+    return effect, effect - half, effect + half, float(df)
+
+
+def judge(direction: str, low: float, high: float, n_a: int, n_b: int, margin: float = DEFAULT_STABLE_MARGIN) -> str:
+    """Verdict of one comparison from its interval (see the module docstring)."""
+    if direction not in (">", "<", "~"):
+        raise ValueError(f"direction must be '>', '<' or '~', got {direction!r}")
+    if n_a == 0 or n_b == 0:
+        return "not run"
+    if math.isnan(low) or math.isnan(high):
+        return "inconclusive"
+    if direction == "~":
+        if -margin < low and high < margin:
+            return "agree"
+        if low >= margin or high <= -margin:
+            return "disagree"
+        return "inconclusive"
+    sign = 1.0 if direction == ">" else -1.0
+    lo, hi = sorted((sign * low, sign * high))
+    if lo > 0:
+        return "agree"
+    if hi < 0:
+        return "disagree"
+    return "inconclusive"
+
+
+# ---------------------------------------------------------------------------------------------- claims
+def _cells() -> pd.DataFrame:
+    return pd.DataFrame(paper_results()["cells"])
+
+
+def _paper(cells: pd.DataFrame, dataset: str, model: str, method: str) -> float:
+    hit = cells[(cells.dataset == dataset) & (cells.model == model) & (cells.method == method)]["value"]
+    return float(hit.iloc[0]) if len(hit) else math.nan
+
+
+def _pair(claim, dataset, a, b, direction, cells, margin=math.nan) -> dict:
+    """a / b = (model, method) or (model, method, kernel, base_method) for sweep sides."""
+    return {"claim": claim, "dataset": dataset, "side_a": a, "side_b": b, "direction": direction, "margin": margin,
+            "paper_a": _paper(cells, dataset, *a[:2]) if len(a) == 2 else math.nan,
+            "paper_b": _paper(cells, dataset, *b[:2]) if len(b) == 2 else math.nan}
+
+
+def _methods_order(methods) -> list[str]:
+    order = {m: i for i, m in enumerate(METHOD_LABELS)}
+    return sorted(set(methods), key=lambda m: (order.get(m, len(order)), m))
+
+
+def table_comparisons() -> list[dict]:
+    """The comparisons of the table claims (T5, T1-3, T4), from the paper's cells."""
+    cells = _cells()
+    out: list[dict] = []
+    t5 = cells[cells.table == "table5"]
+    for r in t5[t5.method == "intrakd"].itertuples():
+        out.append(_pair("T5.improves", r.dataset, (r.model, "intrakd"), (r.model, "baseline"), ">", cells))
+    t123 = cells[cells.table.isin(_TABLES_123)]
+    teachers = t123[t123.method == "teacher"]
+    students = t123[t123.method != "teacher"]
+    others = _methods_order(m for m in students.method if m not in ("baseline", "intrakd"))
+    for table in _TABLES_123:
+        sub = students[students.table == table]
+        dataset = sub.dataset.iloc[0]
+        models = list(dict.fromkeys(sub.model))
+        for model in models:
+            out.append(_pair("T123.improves", dataset, (model, "intrakd"), (model, "baseline"), ">", cells))
+        for model in models:
+            out += [_pair("T123.best", dataset, (model, "intrakd"), (model, m), ">", cells) for m in others]
+        for model in models:
+            out += [_pair("T123.methods_improve", dataset, (model, m), (model, "baseline"), ">", cells) for m in others]
+        for t in teachers[teachers.table == table].itertuples():
+            for model in models:
+                out += [_pair("T123.teacher", dataset, (t.model, "teacher"), (model, m), ">", cells)
+                        for m in ("baseline", "intrakd")]
+    t4 = cells[cells.table == "table4"]
+    forms = _methods_order(t4.method)
+    dataset, model = t4.dataset.iloc[0], t4.model.iloc[0]
+    out += [_pair("T4.gain", dataset, (model, m), (model, "baseline"), ">", cells) for m in forms]
+    out += [_pair("T4.graph_most", dataset, (model, "intra"), (model, m), ">", cells) for m in forms if m != "intra"]
+    return out
+
+
+def sweep_comparisons(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARGIN) -> list[dict]:
+    """The Fig. 1 comparisons: each swept kernel against the paper's kernel (5), per swept method.
+
+    Swept runs: the fig1 dataset and model, a ``kernel`` in their method_options (``collect_runs(...,
+    with_options=True)``). Claims without a run in their kernel range get one ``not run`` row.
+    """
+    fig = paper_results()["figures"]["fig1"]
+    ref, (lo, hi), above = fig["paper_kernel"], fig["stable"], fig["drops_above"]
+    below = fig["degraded_below"]
+    sweep = sweep_runs(runs, fig["dataset"], fig["model"])
+    cells = _cells()
+    out: list[dict] = []
+    bases = sorted(set(sweep.base_method)) or ["intra"]
+    for base in bases:
+        kernels = sorted(int(k) for k in set(sweep[sweep.base_method == base].kernel))
+        ranges = (("F1.k1_degraded", [k for k in kernels if k < below], "<", f"k<{below}"),
+                  ("F1.stable", [k for k in kernels if lo <= k <= hi and k != ref], "~", f"{lo}<=k<={hi}"),
+                  ("F1.large_drops", [k for k in kernels if k > above], "<", f"k>{above}"))
+        for claim, ks, direction, wanted in ranges:
+            margin = stable_margin if direction == "~" else math.nan
+            ref_side = (fig["model"], f"{base} k={ref}", ref, base)
+            if not ks:
+                out.append(_pair(claim, fig["dataset"], (fig["model"], f"{base} {wanted}", None, base), ref_side,
+                                 direction, cells, margin))
+            out += [_pair(claim, fig["dataset"], (fig["model"], f"{base} k={k}", k, base), ref_side, direction,
+                          cells, margin) for k in ks]
+    return out
+
+
+def sweep_runs(runs: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:
+    """The kernel-sweep runs of ``model`` on ``dataset``: rows with a ``kernel`` (needs ``with_options``)."""
+    missing = [c for c in ("kernel", "base_method") if c not in runs]
+    if missing:
+        raise ValueError(f"runs table lacks column(s) {missing}: build it with collect_runs(paths, with_options=True)")
+    return runs[(runs.dataset == dataset) & (runs.student == model) & runs.kernel.notna()]
+
+
+def _values(runs: pd.DataFrame, dataset: str, side: tuple) -> np.ndarray:
+    model, method = side[:2]
+    if len(side) == 4:
+        kernel, base = side[2:]
+        if kernel is None:
+            return np.empty(0)
+        pick = runs[(runs.dataset == dataset) & (runs.student == model) & (runs.kernel == kernel)
+                    & (runs.base_method == base)]
+    else:
+        pick = runs[(runs.dataset == dataset) & (runs.student == model) & (runs.method == method)]
+    return pick["value"].to_numpy(dtype=float)
+
+
+def _label(side: tuple) -> str:
+    model, method = side[:2]
+    if len(side) == 4:
+        return f"{model} {method}"
+    if method in ("baseline", "teacher"):
+        return f"{model} ({method})"
+    return f"{model} {METHOD_LABELS.get(method, method)}"
+
+
+def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARGIN,
+                  level: float = LEVEL) -> pd.DataFrame:
+    """One row per comparison of every claim (columns ``OUT_COLUMNS``), in claim order.
+
+    ``runs``: ``collect_runs(paths, with_options=True)`` (the ``kernel``/``base_method`` columns are needed for
+    the Fig. 1 claims); ``value`` in the paper's units.
+    """
+    missing = [c for c in _NEEDED if c not in runs]
+    if missing:
+        raise ValueError(f"runs table lacks column(s) {missing}; expected the frame of collect_runs()")
+    if not stable_margin > 0:
+        raise ValueError(f"stable_margin must be > 0 (metric units), got {stable_margin!r}")
+    metrics = paper_results()["metrics"]
+    rows = []
+    for comp in table_comparisons() + sweep_comparisons(runs, stable_margin):
+        a = _values(runs, comp["dataset"], comp["side_a"])
+        b = _values(runs, comp["dataset"], comp["side_b"])
+        effect, low, high, df = welch_interval(a, b, level)
+        source, _ = CLAIMS[comp["claim"]]
+        rows.append({
+            "claim": comp["claim"], "source": source, "dataset": comp["dataset"], "metric": metrics[comp["dataset"]],
+            "a": _label(comp["side_a"]), "b": _label(comp["side_b"]), "direction": comp["direction"],
+            "margin": comp["margin"], "paper_a": comp["paper_a"], "paper_b": comp["paper_b"],
+            "paper_effect": comp["paper_a"] - comp["paper_b"],
+            "mean_a": a.mean() if a.size else math.nan, "sd_a": a.std(ddof=1) if a.size > 1 else math.nan,
+            "n_a": int(a.size),
+            "mean_b": b.mean() if b.size else math.nan, "sd_b": b.std(ddof=1) if b.size > 1 else math.nan,
+            "n_b": int(b.size),
+            "effect": effect, "ci_low": low, "ci_high": high, "df": df,
+            "verdict": judge(comp["direction"], low, high, a.size, b.size, stable_margin),
+        })
+    return pd.DataFrame(rows, columns=OUT_COLUMNS)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Counts of each verdict per claim (claims in definition order)."""
+    counts = pd.crosstab(table["claim"], table["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
+    counts = counts.reindex([c for c in CLAIMS if c in counts.index])
+    return counts.reset_index()
+
+
+# ---------------------------------------------------------------------------------------------- writers
+def _fmt(v, digits: int) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
+                level: float = LEVEL) -> str:
+    digits_of = {m: (3 if m == "map" else 2) for m in ("miou", "f1", "map")}
+    lines = [
+        "# Verdict: the paper's claims against our runs", "",
+        f"**Data:** {note}", "",
+        f"Generated by `intrakd.report.verdict` from the runs' `metrics.json` at commit `{commit}`. Each row tests "
+        "one comparison a vs b of a claim: `effect` = mean(a) − mean(b) over seeds with its "
+        f"{int(level * 100)} % Welch t-interval. Claimed `>`: agree when the interval lies above 0, disagree when "
+        "it lies below 0; `~` (\"almost the same\"): agree when the interval lies inside ±margin "
+        f"(margin {stable_margin:g}, our choice: the paper gives none), disagree when it lies wholly outside; "
+        "inconclusive otherwise, and always with fewer than 2 seeds on a side; `not run` when a side has no run.",
+        "",
+        "## Claims", "",
+        "| claim | source | the paper says | agree | disagree | inconclusive | not run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in summary(table).to_dict("records"):
+        source, text = CLAIMS[r["claim"]]
+        lines.append(f"| {r['claim']} | {source} | {text} | " + " | ".join(str(r[v]) for v in VERDICTS) + " |")
+    lines += ["", "## Comparisons", "",
+              "| claim | dataset | a | b | claimed | paper a | paper b | ours a | ours b | effect [95% CI] | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        d = digits_of.get(r.metric, 2)
+        claimed = f"a ~ b (±{r.margin:g})" if r.direction == "~" else f"a {r.direction} b"
+
+        def ours(mean, sd, n):
+            if n == 0:
+                return "—"
+            return f"{_fmt(mean, d)}" + (f" ± {_fmt(sd, d)}" if n > 1 else "") + f" (n={n})"
+
+        ci = "" if math.isnan(r.ci_low) else f" [{_fmt(r.ci_low, d)}, {_fmt(r.ci_high, d)}]"
+        lines.append(f"| {r.claim} | {r.dataset} | {r.a} | {r.b} | {claimed} | {_fmt(r.paper_a, d)} | "
+                     f"{_fmt(r.paper_b, d)} | {ours(r.mean_a, r.sd_a, r.n_a)} | {ours(r.mean_b, r.sd_b, r.n_b)} | "
+                     f"{_fmt(r.effect, d)}{ci} | **{r.verdict}** |")
+    return "\n".join(lines) + "\n"
+
+
+def write_verdict(runs: pd.DataFrame, out_dir, commit: str,
+                  stable_margin: float = DEFAULT_STABLE_MARGIN) -> pd.DataFrame:
+    """Write ``<out_dir>/verdict.csv`` and ``verdict.md`` (data note and commit stamp); returns the table."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = verdict_table(runs, stable_margin)
+    note = data_note(runs) if "data_source" in runs else "unknown"
+    table.assign(data=note, commit=commit).to_csv(out_dir / "verdict.csv", index=False)
+    (out_dir / "verdict.md").write_text(to_markdown(table, note, commit, stable_margin))
+    return table
+
+
+__all__ = ["CLAIMS", "OUT_COLUMNS", "VERDICTS", "judge", "summary", "sweep_comparisons", "sweep_runs",
+           "table_comparisons", "to_markdown", "verdict_table", "welch_interval", "write_verdict"]

@@ -1,0 +1,190 @@
+"""The claims verdict: Welch intervals and verdicts checked against hand-computed values (no training)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from intrakd.report.tables import OPTION_COLUMNS, RUN_COLUMNS, collect_runs, find_metrics
+from intrakd.report.verdict import (
+    CLAIMS, judge, summary, table_comparisons, verdict_table, welch_interval,
+)
+
+T_975_DF2 = 4.302652729749464  # Student t 0.975 quantile, 2 degrees of freedom (printed tables: 4.303)
+
+
+def _runs(rows) -> pd.DataFrame:
+    """A collect_runs(..., with_options=True)-shaped frame from (dataset, student, method, seed, value[, kernel])."""
+    recs = []
+    for r in rows:
+        dataset, student, method, seed, value, *kernel = r
+        recs.append({"dataset": dataset, "student": student, "method": method, "seed": seed, "value": value,
+                     "metric": "miou", "data_source": "synthetic apolloscape-format world", "path": f"/x/{len(recs)}",
+                     "base_method": "intra" if kernel else method, "kernel": float(kernel[0]) if kernel else math.nan})
+    return pd.DataFrame(recs, columns=RUN_COLUMNS + OPTION_COLUMNS)
+
+
+def _row(table, claim, a, b, dataset="apolloscape"):
+    hit = table[(table.claim == claim) & (table.a == a) & (table.b == b) & (table.dataset == dataset)]
+    assert len(hit) == 1, (claim, a, b, hit)
+    return hit.iloc[0]
+
+
+def test_welch_interval_two_seeds_each_side_by_hand():
+    # means 10.1 and 5.1, sample variances 0.02 each: se = sqrt(0.01 + 0.01), df = 0.02^2 / (0.01^2 + 0.01^2) = 2
+    effect, low, high, df = welch_interval([10.0, 10.2], [5.0, 5.2])
+    half = T_975_DF2 * math.sqrt(0.02)
+    assert effect == pytest.approx(5.0)
+    assert df == pytest.approx(2.0)
+    assert (low, high) == pytest.approx((5.0 - half, 5.0 + half))
+    assert (low, high) == pytest.approx((4.39151, 5.60849), abs=1e-5)
+
+
+def test_welch_df_with_unequal_variances_and_sizes():
+    # a: var 2, n 2 -> 1; b: var 1, n 3 -> 1/3; df = (4/3)^2 / (1^2/1 + (1/3)^2/2) = 32/19
+    effect, low, high, df = welch_interval([1.0, 3.0], [0.0, 1.0, 2.0])
+    assert effect == pytest.approx(1.0)
+    assert df == pytest.approx(32 / 19)
+    assert low < 0 < high
+
+
+def test_one_seed_gives_an_undefined_interval_and_empty_side_nothing():
+    effect, low, high, df = welch_interval([3.0], [1.0, 2.0])
+    assert effect == pytest.approx(1.5) and math.isnan(low) and math.isnan(high) and math.isnan(df)
+    assert all(math.isnan(v) for v in welch_interval([], [1.0, 2.0]))
+    assert welch_interval([2.0, 2.0], [1.0, 1.0])[1:3] == (1.0, 1.0)  # no spread: degenerate interval
+
+
+@pytest.mark.parametrize("direction, low, high, verdict", [
+    (">", 0.1, 0.9, "agree"), (">", -0.9, -0.1, "disagree"), (">", -0.1, 0.9, "inconclusive"),
+    ("<", -0.9, -0.1, "agree"), ("<", 0.1, 0.9, "disagree"), ("<", -0.1, 0.1, "inconclusive"),
+    ("~", -0.4, 0.4, "agree"), ("~", 0.6, 0.9, "disagree"), ("~", -0.9, -0.5, "disagree"),
+    ("~", -0.6, 0.1, "inconclusive"),
+])
+def test_judge(direction, low, high, verdict):
+    assert judge(direction, low, high, 2, 2, margin=0.5) == verdict
+
+
+def test_judge_counts_and_bad_direction():
+    assert judge(">", math.nan, math.nan, 1, 3) == "inconclusive"
+    assert judge(">", math.nan, math.nan, 0, 3) == "not run"
+    with pytest.raises(ValueError, match="direction"):
+        judge(">=", 0.0, 1.0, 2, 2)
+
+
+def test_verdict_rows_agree_disagree_inconclusive_not_run():
+    runs = _runs([
+        ("apolloscape", "erfnet", "intrakd", 0, 10.0), ("apolloscape", "erfnet", "intrakd", 1, 10.2),
+        ("apolloscape", "erfnet", "baseline", 0, 5.0), ("apolloscape", "erfnet", "baseline", 1, 5.2),
+        # SwiftNet: IntRA-KD worse than the baseline -> disagree
+        ("apolloscape", "swiftnet_rn18", "intrakd", 0, 5.0), ("apolloscape", "swiftnet_rn18", "intrakd", 1, 5.2),
+        ("apolloscape", "swiftnet_rn18", "baseline", 0, 10.0), ("apolloscape", "swiftnet_rn18", "baseline", 1, 10.2),
+        # CULane ERFNet: one IntRA-KD seed -> inconclusive
+        ("culane", "erfnet", "intrakd", 0, 70.0),
+        ("culane", "erfnet", "baseline", 0, 60.0), ("culane", "erfnet", "baseline", 1, 61.0),
+    ])
+    table = verdict_table(runs)
+    good = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
+    assert good.verdict == "agree"
+    assert (good.effect, good.ci_low, good.ci_high, good.df) == pytest.approx((5.0, 4.39151, 5.60849, 2.0), abs=1e-5)
+    assert (good.paper_a, good.paper_b, good.paper_effect) == pytest.approx((43.2, 40.4, 2.8))
+    assert (good.n_a, good.n_b) == (2, 2) and good.mean_a == pytest.approx(10.1)
+    bad = _row(table, "T5.improves", "swiftnet_rn18 + IntRA-KD", "swiftnet_rn18 (baseline)")
+    assert bad.verdict == "disagree" and bad.effect == pytest.approx(-5.0)
+    one = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)", dataset="culane")
+    assert one.verdict == "inconclusive" and one.effect == pytest.approx(9.5) and math.isnan(one.ci_low)
+    absent = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)", dataset="llamas")
+    assert absent.verdict == "not run" and absent.n_a == 0 and absent.paper_a == pytest.approx(0.598)
+    # every claim is listed; the ones without runs only as "not run"
+    counts = summary(table).set_index("claim")
+    assert list(counts.index) == list(CLAIMS)
+    assert counts.loc["T5.improves", ["agree", "disagree", "inconclusive", "not run"]].tolist() == [1, 1, 1, 5]
+    assert (table[table.claim == "T123.best"].verdict == "not run").all()
+
+
+def test_table_claims_follow_the_paper_cells():
+    comps = pd.DataFrame(table_comparisons())
+    # Tables 1-3: 3 datasets x 2 students x 7 other methods; Table 4: 5 forms vs ERFNet, IntRA vs the 4 others
+    assert (comps.claim == "T123.best").sum() == 42 and (comps.claim == "T123.methods_improve").sum() == 42
+    assert (comps.claim == "T4.gain").sum() == 5 and (comps.claim == "T4.graph_most").sum() == 4
+    assert (comps.claim == "T5.improves").sum() == 8 and (comps.claim == "T123.teacher").sum() == 12
+    # every claimed direction agrees with the paper's own numbers
+    assert ((comps.paper_a - comps.paper_b) > 0).all()
+
+
+def test_kernel_sweep_claims():
+    runs = _runs([
+        ("apolloscape", "erfnet", "intra_k5", 0, 5.0, 5), ("apolloscape", "erfnet", "intra_k5", 1, 5.2, 5),
+        ("apolloscape", "erfnet", "intra_k1", 0, 4.0, 1), ("apolloscape", "erfnet", "intra_k1", 1, 4.2, 1),
+        ("apolloscape", "erfnet", "intra_k10", 0, 5.05, 10), ("apolloscape", "erfnet", "intra_k10", 1, 5.25, 10),
+        ("apolloscape", "erfnet", "intra_k25", 0, 7.0, 25), ("apolloscape", "erfnet", "intra_k25", 1, 7.2, 25),
+        ("apolloscape", "erfnet", "intra_k100", 0, 3.0, 100), ("apolloscape", "erfnet", "intra_k100", 1, 3.2, 100),
+    ])
+    half = T_975_DF2 * math.sqrt(0.02)
+    table = verdict_table(runs, stable_margin=1.0)
+    k1 = _row(table, "F1.k1_degraded", "erfnet intra k=1", "erfnet intra k=5")
+    assert k1.verdict == "agree" and (k1.ci_low, k1.ci_high) == pytest.approx((-1 - half, -1 + half))
+    k10 = _row(table, "F1.stable", "erfnet intra k=10", "erfnet intra k=5")
+    assert k10.verdict == "agree" and k10.margin == 1.0  # [-0.559, 0.659] inside (-1, 1)
+    assert _row(table, "F1.stable", "erfnet intra k=25", "erfnet intra k=5").verdict == "disagree"  # [1.39, 2.61]
+    assert _row(table, "F1.large_drops", "erfnet intra k=100", "erfnet intra k=5").verdict == "agree"
+    # with the default margin 0.5 the k=10 interval [-0.559, 0.659] is neither inside nor outside
+    assert _row(verdict_table(runs), "F1.stable", "erfnet intra k=10", "erfnet intra k=5").verdict == "inconclusive"
+
+
+def test_sweep_claims_without_runs_are_not_run_and_need_the_kernel_column():
+    table = verdict_table(_runs([("apolloscape", "erfnet", "baseline", 0, 5.0)]))
+    fig1 = table[table.claim.str.startswith("F1.")]
+    assert len(fig1) == 3 and (fig1.verdict == "not run").all()
+    with pytest.raises(ValueError, match="with_options=True"):
+        verdict_table(_runs([("apolloscape", "erfnet", "baseline", 0, 5.0)]).drop(columns=["kernel"]))
+    with pytest.raises(ValueError, match="stable_margin"):
+        verdict_table(_runs([("apolloscape", "erfnet", "baseline", 0, 5.0)]), stable_margin=0)
+
+
+def _write_metrics(root, dataset, student, method, seed, value, role="student", options=None, base=None):
+    d = root / dataset / student / method / f"seed{seed}"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps({
+        "role": role, "dataset": dataset, "student": student, "method": method, "base_method": base or method,
+        "method_options": options or {}, "seed": seed, "metric": "miou", "value": value,
+        "data_source": "synthetic apolloscape-format world (test)"}))
+
+
+def test_cli_writes_csv_and_markdown_with_data_note_and_commit(tmp_path, capsys):
+    from intrakd.cli import main
+
+    runs = tmp_path / "runs"
+    for seed, (a, b) in enumerate([(10.0, 5.0), (10.2, 5.2)]):
+        _write_metrics(runs, "apolloscape", "erfnet", "intrakd", seed, a)
+        _write_metrics(runs, "apolloscape", "erfnet", "baseline", seed, b)
+        _write_metrics(runs, "apolloscape", "erfnet", "intra_k5", seed, b, options={"kernel": 5}, base="intra")
+    _write_metrics(runs, "apolloscape", "pspnet_r101", "baseline", 0, 50.0, role="teacher")
+    out = tmp_path / "tables"
+    assert main(["verdict", str(runs), "--out", str(out), "--commit", "abc1234"]) == 0
+    csv = pd.read_csv(out / "verdict.csv")
+    assert set(csv.commit) == {"abc1234"} and csv.data.str.contains("synthetic").all()
+    row = csv[(csv.claim == "T5.improves") & (csv.dataset == "apolloscape") & (csv.a == "erfnet + IntRA-KD")].iloc[0]
+    assert row.verdict == "agree" and row.ci_low == pytest.approx(4.39151, abs=1e-5)
+    teacher = csv[(csv.claim == "T123.teacher") & (csv.dataset == "apolloscape")]
+    assert set(teacher.n_a) == {1}  # the teacher run is found (method "teacher"), one seed -> inconclusive/not run
+    md = (out / "verdict.md").read_text()
+    assert "abc1234" in md and "NOT comparable" in md and "**agree**" in md
+    assert md in capsys.readouterr().out
+    # kernel of the sweep run read from method_options
+    runs_df = collect_runs(find_metrics(runs), with_options=True)
+    assert runs_df.set_index("method").loc["intra_k5", "kernel"].tolist() == [5.0, 5.0]
+
+
+def test_bad_kernel_option_names_the_file(tmp_path):
+    _write_metrics(tmp_path, "apolloscape", "erfnet", "intra_kx", 0, 1.0, options={"kernel": "big"}, base="intra")
+    with pytest.raises(ValueError, match=r"intra_kx.*kernel must be an int"):
+        collect_runs(find_metrics(tmp_path), with_options=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no metrics.json found"):
+        find_metrics(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="missing: no such metrics.json file or folder"):
+        find_metrics([tmp_path / "missing"])
