@@ -17,6 +17,16 @@ from intrakd.report.tables import METHOD_LABELS, paper_results  # noqa: E402
 METRIC_LABELS = {"miou": "mIoU (%)", "f1": "F1 (%)", "map": "mAP"}
 
 
+def save_figure(fig, path) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def paper_vs_ours(table: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Grouped bars: the paper's value beside ours (with sd over seeds) for every cell of a table."""
     df = table.copy()
@@ -39,12 +49,7 @@ def paper_vs_ours(table: pd.DataFrame, path: str | Path, title: str) -> Path:
         ax.set_ylabel(sub["metric"].iloc[0] if "metric" in sub else "score")
         ax.tick_params(axis="x", rotation=20)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def training_curves(histories: dict[str, Path], path: str | Path, metric_col: str | None = None) -> Path:
@@ -66,12 +71,7 @@ def training_curves(histories: dict[str, Path], path: str | Path, metric_col: st
         sns.lineplot(data=df.dropna(subset=[metric_col]), x="epoch", y=metric_col, hue="run", ax=axes[0][1],
                      marker="o", legend=False)
         axes[0][1].set_title(f"{metric_col[4:]} (validation)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = None, model: str | None = None):
@@ -120,11 +120,7 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
             f">{fig1['drops_above']}: drops quickly)", transform=ax.transAxes, fontsize=7, va="bottom",
             color="#2ca02c")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return fig
 
 

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from intrakd.data import build_dataset, get_spec  # noqa: E402
+from intrakd.report.figures import save_figure  # noqa: E402
 from intrakd.labels import (  # noqa: E402
     APOLLO_LABELS, APOLLO_MERGED_TRAIN_ID, CITYSCAPES_LABELS, palette,
 )
@@ -207,11 +208,7 @@ def qualitative_figure(run_dirs: dict, out_path, n_images: int = 3, indices=None
     from intrakd.report.tables import paper_results
 
     fig.suptitle(f"{paper_results()['figures']['fig2']['title']} — ours on {name} {ref.split}", fontsize=9)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, out_path)
     return fig
 
 
