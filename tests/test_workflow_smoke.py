@@ -68,6 +68,10 @@ def test_smoke_run_builds_table_figure_notebooks_and_sidecars(smoke_run):
         assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
     teacher = json.loads((w / "results/runs/apolloscape/pspnet_r101/teacher/seed0/metrics.json").read_text())
     assert teacher["role"] == "teacher"
+    assert (w / "results/figures/training_curves.png").stat().st_size > 1000
+    verdict = pd.read_csv(w / "results/tables/verdict.csv")
+    assert set(verdict["verdict"]) <= {"agree", "disagree", "inconclusive", "not run"}
+    assert "synthetic" in (w / "results/tables/verdict.md").read_text()
 
 
 def test_second_run_does_nothing(smoke_run):

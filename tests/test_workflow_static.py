@@ -76,6 +76,27 @@ def test_dry_run_job_counts_follow_the_grid(tmp_path):
     assert counts["synth"] == 1 and counts["kernel"] == 1 and counts["table"] == 1
 
 
+@pytest.mark.parametrize("preset", ["presets/quick", "presets/paper"])
+def test_full_grid_presets_list_exactly_the_paper_grid(preset):
+    """Every cell of Tables 1-5 and the figures' runs, once per seed, plus one teacher per dataset."""
+    config = yaml.safe_load((REPO / preset / "config" / "config.yaml").read_text())
+    runs = {(d, s, m, seed) for g in config["grid"] for d in g["datasets"] for s in g["students"]
+            for m in g["methods"] for seed in config["seeds"]}
+    tables_1_3 = {(d, s, m) for d in ("apolloscape", "culane", "llamas") for s in ("enet", "resnet18")
+                  for m in ("baseline", "dks", "sad", "kd", "skd", "psn", "irg", "bifpn", "intrakd")}
+    table_4 = {("apolloscape", "erfnet", m) for m in ("baseline", "kd", "mimic", "skd_pair", "at", "intra")}
+    table_5 = {(d, s, m) for d in ("apolloscape", "culane", "llamas", "cityscapes")
+               for s in ("erfnet", "swiftnet_rn18") for m in ("baseline", "intrakd")}
+    sweep = {("apolloscape", "erfnet", m) for m in config["methods"] if m.startswith("intra_k")}
+    assert len(sweep) >= 4 and max(config["methods"][m]["options"]["kernel"] for m in (x[2] for x in sweep)) >= 100
+    expected = tables_1_3 | table_4 | table_5 | sweep | {("apolloscape", "erfnet", "bifpn")}
+    assert {r[:3] for r in runs} == expected
+    counts = _dry_run_jobs(REPO / preset)
+    assert counts["train"] == len(expected) * len(config["seeds"])
+    assert counts["teacher"] == 4 and counts["table"] == 5 and counts["figures"] == 1
+    assert config["teachers"]["cityscapes"]["model"] == "deeplabv3plus_r101"
+
+
 def test_invalid_config_value_names_the_key(tmp_path):
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     config["train"]["epochs"] = 0
@@ -95,7 +116,7 @@ def test_unknown_method_in_grid_lists_valid_names(tmp_path):
     assert "grid[0].methods" in out and "'nonsense'" in out and "'intrakd'" in out
 
 
-@pytest.mark.parametrize("name", ["train.ipynb", "tables.ipynb"])
+@pytest.mark.parametrize("name", ["train.ipynb", "tables.ipynb", "figures.ipynb"])
 def test_notebooks_are_clean_parameterised_and_use_the_intrakd_kernel(name):
     path = REPO / "notebooks" / name
     nb = nbformat.read(path, as_version=4)
