@@ -79,6 +79,12 @@ def _write_history(rows: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _seconds_per_step(history: list[dict]) -> float | None:
+    """Mean wall time of one training step (forward, distillation terms, backward, update) over the run."""
+    steps = sum(r.get("steps", 0) for r in history if "train_seconds" in r)
+    return round(sum(r["train_seconds"] for r in history if "train_seconds" in r) / steps, 4) if steps else None
+
+
 class Trainer:
     """Holds the pieces of a run; :func:`train` is the one public entry point."""
 
@@ -151,6 +157,7 @@ class Trainer:
         self.total_iters = self.iters_per_epoch * cfg.epochs
         self.ckpt_path = cfg.out / "ckpt" / "last.pt"
         self.history: list[dict] = []
+        self.matched_size: int | None = None
         self.start_epoch = 0
         self.elapsed_before = 0.0
 
@@ -242,6 +249,7 @@ class Trainer:
         self.method.train()
         sums: dict[str, float] = {}
         steps = 0
+        t_start = time.perf_counter()
         for step, batch in enumerate(self.loader(epoch)):
             if step >= self.iters_per_epoch:
                 break
@@ -265,6 +273,8 @@ class Trainer:
                     exist = batch["exist"].to(self.device)
                     terms["exist"] = cfg.exist_weight * F.binary_cross_entropy_with_logits(s_out["exist"].float(), exist)
                 terms.update(self.method(s_out, t_out, batch_dev, step=it, epoch=epoch))
+                if self.matched_size is None:  # Table 4's complexity column, as a count per image
+                    self.matched_size = self.method.matched_size(s_out, t_out) or 0
                 loss = sum(terms.values())
             finite = bool(torch.isfinite(loss))
             if self.group.any(not finite):  # every process stops together
@@ -287,7 +297,8 @@ class Trainer:
             steps += 1
         if self.group.active:  # the losses of the global batch
             sums = dict(zip(sums, self.group.mean(list(sums.values()))))
-        row = {"epoch": epoch + 1, "lr": self.lr_at((epoch + 1) * self.iters_per_epoch - 1), "steps": steps}
+        row = {"epoch": epoch + 1, "lr": self.lr_at((epoch + 1) * self.iters_per_epoch - 1), "steps": steps,
+               "train_seconds": round(time.perf_counter() - t_start, 3)}
         row.update({f"loss_{k}": v / max(steps, 1) for k, v in sums.items()})
         return row
 
@@ -353,6 +364,8 @@ class Trainer:
                 "result": result,
                 "params": count_params(self.student),
                 "extra_params_train_only": sum(p.numel() for p in self.method.parameters()),
+                "matched_size": self.matched_size or None,
+                "seconds_per_step": _seconds_per_step(self.history),
                 "epochs": cfg.epochs,
                 "iterations": self.total_iters,
                 "effective_batch_size": cfg.batch_size,

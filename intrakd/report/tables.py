@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 RUN_COLUMNS = ["dataset", "student", "method", "teacher", "seed", "metric", "value", "data_source",
-               "params", "wall_seconds", "git_commit", "path"]
+               "params", "wall_seconds", "matched_size", "seconds_per_step", "git_commit", "path"]
 OPTION_COLUMNS = ["base_method", "kernel"]
 METHOD_LABELS = {
     "teacher": "teacher", "baseline": "baseline", "intrakd": "+ IntRA-KD", "intra": "+ IntRA (graph only)",
@@ -89,9 +89,12 @@ def collect_runs(paths, with_options: bool = False) -> pd.DataFrame:
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean, sample sd and n over seeds per (dataset, model, method)."""
     runs = runs.rename(columns={"student": "model"})
-    grouped = runs.groupby(["dataset", "model", "method"], sort=False)["value"]
-    out = grouped.agg(ours="mean", sd="std", n="count").reset_index()
-    return out
+    groups = runs.groupby(["dataset", "model", "method"], sort=False)
+    out = groups["value"].agg(ours="mean", sd="std", n="count")
+    for col, name in (("matched_size", "ours_size"), ("seconds_per_step", "ours_step_s")):  # Table 4 complexity
+        if col in runs:
+            out[name] = groups[col].mean()
+    return out.reset_index()
 
 
 def paper_table(table: str, runs: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +119,8 @@ def paper_table(table: str, runs: pd.DataFrame) -> pd.DataFrame:
     merged = merged.sort_values(
         by=["dataset", "model", "method"], key=lambda s: s.map(order) if s.name == "method" else s, kind="stable"
     )
-    cols = key + [c for c in ("complexity", "gain", "ours_gain") if c in merged] + ["paper", "ours", "sd", "n", "delta"]
+    extra = ("complexity", "ours_size", "ours_step_s", "gain", "ours_gain") if "complexity" in merged else ()
+    cols = key + [c for c in extra if c in merged] + ["paper", "ours", "sd", "n", "delta"]
     return merged[cols].reset_index(drop=True)
 
 
@@ -132,14 +136,18 @@ def to_markdown(table: str, df: pd.DataFrame, data_note: str, commit: str) -> st
              "`ours` is the mean over seeds ± sample sd (n seeds); `delta` = ours − paper.", ""]
     header = ["dataset", "model", "method"]
     if "complexity" in df:
-        header += ["complexity", "paper gain", "ours gain"]
+        header += ["complexity (paper)", "matched entries per image (ours)", "s/step (ours)", "paper gain",
+                   "ours gain"]
     header += ["paper", "ours", "delta"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in df.itertuples(index=False):
         digits = 3 if meta["metrics"].get(row.dataset) == "map" else 1
         cells = [row.dataset, row.model, METHOD_LABELS.get(row.method, row.method)]
         if "complexity" in df:
-            cells += [f"`{row.complexity}`" if isinstance(row.complexity, str) else "—", _fmt(row.gain, 1), _fmt(row.ours_gain, digits)]
+            size = getattr(row, "ours_size", np.nan)
+            cells += [f"`{row.complexity}`" if isinstance(row.complexity, str) else "—",
+                      "—" if pd.isna(size) else f"{int(size):,}", _fmt(getattr(row, "ours_step_s", np.nan), 3),
+                      _fmt(row.gain, 1), _fmt(row.ours_gain, digits)]
         sd = "" if row.n < 2 else f" ± {_fmt(row.sd, digits)}"
         cells += [_fmt(row.paper, digits), f"{_fmt(row.ours, digits)}{sd} (n={row.n})", _fmt(row.delta, digits)]
         lines.append("| " + " | ".join(cells) + " |")
