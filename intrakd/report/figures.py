@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -48,7 +49,7 @@ def paper_vs_ours(table: pd.DataFrame, path: str | Path, title: str) -> Path:
         ax.set_xlabel("")
         ax.set_ylabel(sub["metric"].iloc[0] if "metric" in sub else "score")
         ax.tick_params(axis="x", rotation=20)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle("\n".join(textwrap.wrap(title, 48 + 40 * (len(datasets) - 1))), fontsize=10)
     return save_figure(fig, path)
 
 
