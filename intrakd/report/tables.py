@@ -159,6 +159,9 @@ def data_note(runs: pd.DataFrame) -> str:
     note = "; ".join(sources) if sources else "unknown"
     if any("synthetic" in s for s in sources):
         note += ". Synthetic-world numbers are NOT comparable in absolute value to the paper's real-data numbers."
+    if "git_commit" in runs:
+        commits = sorted({str(c)[:12] for c in runs["git_commit"].dropna()})
+        note += f" Runs trained at commit {', '.join(commits) or 'unknown'}."
     return note
 
 
