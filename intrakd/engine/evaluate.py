@@ -19,16 +19,15 @@ def paper_units(metric: str, value: float) -> float:
 
 @torch.no_grad()
 def predict(model, loader: DataLoader, device: torch.device, amp: bool = False):
-    """Yield (dataset index, numpy argmax train-id map, model output dict on CPU) per image."""
+    """Yield (dataset index, float logits C x h x w, lane-existence logits or None) per image, on ``device``;
+    each metric takes what it needs from them (an argmax, or probabilities) and moves only that to the CPU."""
     model.eval()
     for batch in loader:
         images = batch["image"].to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
             out = model(images)
-        pred = out["logits"].argmax(1).to("cpu", torch.uint8).numpy()
         for k, idx in enumerate(batch["index"].tolist()):
-            extra = {"exist": out["exist"][k].float().cpu()} if "exist" in out else {}
-            yield idx, pred[k], out["logits"][k].float().cpu(), extra
+            yield idx, out["logits"][k].float(), (out["exist"][k].float() if "exist" in out else None)
 
 
 def evaluate(model, dataset, spec, device: torch.device, *, batch_size: int = 2, max_images: int | None = None,
@@ -53,7 +52,8 @@ def _evaluate_segmentation(model, dataset, spec, loader, device, amp) -> dict:
 
     evaluator = SegEvaluator(spec.name)
     pixel_correct = pixel_total = 0
-    for idx, pred, _logits, _extra in predict(model, loader, device, amp):
+    for idx, logits, _exist in predict(model, loader, device, amp):
+        pred = logits.argmax(0).to("cpu", torch.uint8).numpy()
         restored = dataset.restore_prediction(idx, pred)
         gt = dataset.raw_label(idx)
         evaluator.update(restored, gt, name=str(dataset.records[idx]))
@@ -76,9 +76,9 @@ def _evaluate_culane(model, dataset, loader, device, amp) -> dict:
 
     tp = fp = fn = 0
     p2l, match = dataset.prob2lines_kwargs(), dataset.metric_kwargs()
-    for idx, _pred, logits, extra in predict(model, loader, device, amp):
-        probs = torch.softmax(logits, 0)[1:].numpy()
-        exist = torch.sigmoid(extra["exist"]).numpy() if "exist" in extra else np.ones(len(probs))
+    for idx, logits, exist in predict(model, loader, device, amp):
+        probs = torch.softmax(logits, 0)[1:].cpu().numpy()
+        exist = torch.sigmoid(exist).cpu().numpy() if exist is not None else np.ones(len(probs))
         lanes = culane.prob2lines(probs, exist, **p2l)
         a, b, c = culane.image_counts(dataset.lanes(idx), lanes, iou=0.5, **match)
         tp, fp, fn = tp + a, fp + b, fn + c
@@ -92,8 +92,8 @@ def _evaluate_llamas(model, dataset, loader, device, amp) -> dict:
     from intrakd.metrics.llamas import LlamasEvaluator
 
     evaluator = LlamasEvaluator()
-    for idx, _pred, logits, _extra in predict(model, loader, device, amp):
-        maps = dataset.restore_prediction(idx, torch.softmax(logits, 0).numpy())
+    for idx, logits, _exist in predict(model, loader, device, amp):
+        maps = dataset.restore_prediction(idx, torch.softmax(logits, 0).cpu().numpy())
         evaluator.update(list(maps), dataset.raw_label(idx), name=str(dataset.records[idx].image))
     result = evaluator.result()
     return {"metric": "map", "value": paper_units("map", result["map"]), **result,

@@ -60,14 +60,20 @@ def _check_config():
 METHOD_NAMES = sorted(set(METHODS) | set(config["methods"]))
 _check_config()
 
-RUNS = sorted(
-    {
-        (ds, st, me, seed)
-        for entry in config["grid"]
-        for ds, st, me in itertools.product(entry["datasets"], entry["students"], entry["methods"])
-        for seed in config["seeds"]
-    }
-)
+def grid_runs(*outputs):
+    """(dataset, student, method, seed) of every grid entry feeding any of ``outputs`` (all entries when none)."""
+    return sorted(
+        {
+            (ds, st, me, seed)
+            for entry in config["grid"]
+            if not outputs or set(outputs) & set(entry["tables"])
+            for ds, st, me in itertools.product(entry["datasets"], entry["students"], entry["methods"])
+            for seed in config["seeds"]
+        }
+    )
+
+
+RUNS = grid_runs()
 OUTPUTS = sorted({t for entry in config["grid"] for t in entry["tables"]})
 TABLES = [t for t in OUTPUTS if t.startswith("table")]
 FIGURES = [t for t in OUTPUTS if t.startswith("fig")]
@@ -91,8 +97,11 @@ def teacher_dir(dataset):
     return f"results/runs/{dataset}/{t['model']}/teacher/seed{config['teacher_seed']}"
 
 
-def all_run_metrics():
-    return [f"{run_dir(*r)}/metrics.json" for r in RUNS]
+def run_files(runs, name):
+    """``name`` (metrics.json, model.pt) of each run and of the teachers of their datasets."""
+    paths = {f"{run_dir(*r)}/{name}" for r in runs}
+    paths |= {f"{teacher_dir(r[0])}/{name}" for r in runs if r[0] in config["teachers"]}
+    return sorted(paths)
 
 
 def _data_params(dataset):
@@ -192,15 +201,7 @@ def synth_params(wildcards):
 
 def table_metrics(wildcards):
     """metrics.json of every run that lands in this table, plus the teachers of its datasets."""
-    paths = []
-    for entry in config["grid"]:
-        if wildcards.table not in entry["tables"]:
-            continue
-        for ds, st, me, seed in itertools.product(entry["datasets"], entry["students"], entry["methods"], config["seeds"]):
-            paths.append(f"{run_dir(ds, st, me, seed)}/metrics.json")
-            if ds in config["teachers"]:
-                paths.append(f"{teacher_dir(ds)}/metrics.json")
-    return sorted(set(paths))
+    return run_files(grid_runs(wildcards.table), "metrics.json")
 
 
 def table_params(wildcards):
@@ -211,11 +212,7 @@ def table_params(wildcards):
 
 def all_metrics():
     """metrics.json of every run of the grid and of the teachers it uses (the verdict and the curves read all)."""
-    paths = set(all_run_metrics())
-    for ds, _st, me, _seed in RUNS:
-        if ds in config["teachers"]:
-            paths.add(f"{teacher_dir(ds)}/metrics.json")
-    return sorted(paths)
+    return run_files(RUNS, "metrics.json")
 
 
 def figure_outputs():
@@ -227,15 +224,7 @@ def figure_outputs():
 
 def figure_models(wildcards):
     """Weights Fig. 2 and Fig. 3 load: the runs of those grid entries and their teachers."""
-    paths = set()
-    for entry in config["grid"]:
-        if not {"fig2", "fig3"} & set(entry["tables"]):
-            continue
-        for ds, st, me, seed in itertools.product(entry["datasets"], entry["students"], entry["methods"], config["seeds"]):
-            paths.add(f"{run_dir(ds, st, me, seed)}/model.pt")
-            if ds in config["teachers"]:
-                paths.add(f"{teacher_dir(ds)}/model.pt")
-    return sorted(paths)
+    return run_files(grid_runs("fig2", "fig3"), "model.pt")
 
 
 def figures_params(wildcards):
