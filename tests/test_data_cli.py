@@ -144,3 +144,14 @@ def test_default_geometry_is_the_recipe_scaled(tree):
     assert ds.crop == (72, 24)  # the paper's 1488x496 crop of 1692x505, same ratio
     item = ds[0]
     assert item["image"].shape == (3, 24, 72) and item["exist"].numel() == 0
+
+
+def test_list_flags_must_be_integers(tmp_path):
+    from intrakd.data.io import read_list
+
+    lst = tmp_path / "train_gt.txt"
+    lst.write_text("/a.jpg /a.png 1 0 1 1\n/b.jpg /b.png 1 0.7 1 1\n")
+    with pytest.raises(ValueError, match=r"train_gt.txt:2: flags .*'0.7'.* must be integers"):
+        read_list(lst, num_flags=4)
+    lst.write_text("/a.jpg /a.png 1 0 1 1\n")
+    assert read_list(lst, num_flags=4)[0].flags == (1, 0, 1, 1)

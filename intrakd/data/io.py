@@ -68,7 +68,10 @@ def read_list(path: Path | str, *, need_label: bool = False, num_flags: int | No
         m = _LIST_LINE.match(raw)
         if m is None:
             raise ValueError(f"{path}:{k}: cannot parse {raw!r}; expected '<image> [<label>] [flags]'")
-        flags = tuple(int(float(f)) for f in m["flags"].split()) or None
+        try:  # integer flags only: "0.7" or "." must not silently become 0
+            flags = tuple(int(f) for f in m["flags"].split()) or None
+        except ValueError:
+            raise ValueError(f"{path}:{k}: flags {m['flags'].split()} in {raw!r} must be integers") from None
         if need_label and m["label"] is None:
             raise ValueError(f"{path}:{k}: no label path in {raw!r}; expected '<image> <label>'")
         if num_flags is not None and flags is not None and len(flags) != num_flags:
