@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 import pytest
@@ -121,3 +123,12 @@ def test_real_evaluator_labels_decode_to_official_ids(real_samples):
     # the embedded palette is not the table: a colour reader would get other values
     bgr = cv2.imread(str(gts[0]), cv2.IMREAD_COLOR)
     assert not np.array_equal(bgr[..., 0], decode_label_ids(gts[0]))
+
+
+def test_missing_listed_file_is_file_not_found_naming_list_line(tmp_path):
+    root = generate("apolloscape", tmp_path / "apollo", num=3, seed=1, size=(420, 336))
+    lst = root / "list" / "train.txt"
+    image = root / (lst.read_text().splitlines()[0].split(".jpg ")[0] + ".jpg")  # paths hold "Camera 5"
+    image.unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(f"train.txt:1: image {image} does not exist")):
+        build_dataset("apolloscape", root, "train")

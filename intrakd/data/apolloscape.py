@@ -107,7 +107,7 @@ def read_records(root: Path, split: str) -> list[Record]:
         label = io.resolve(root, e.label) if labelled else None
         for what, p in (("image", image), ("label", label)):
             if p is not None and not p.is_file():
-                raise ValueError(f"{lst}:{e.line}: {what} {p} does not exist")
+                raise FileNotFoundError(f"{lst}:{e.line}: {what} {p} does not exist")
         records.append(Record(image=image, label=label, name=e.image.lstrip("/")))
     return records
 
