@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -151,15 +152,57 @@ def test_affinity_figure_panels_and_titles(runs_dir, tmp_path):
         affinity_figure(dirs, None, tmp_path / "bad.png", image=9)  # teacher found from the recorded checkpoint
 
 
+def test_image_scores_are_the_official_miou_of_each_image(runs_dir):
+    from intrakd.metrics.segmentation import SegEvaluator
+    from intrakd.report.qualitative import image_scores, load_run, predict_raw, run_dataset, run_model
+
+    dirs = _dirs(runs_dir, "baseline", "bifpn", "intrakd")
+    scores = image_scores(dirs)
+    assert list(scores.columns) == ["label", "image", "name", "score"] and len(scores) == 3 * 2  # 2 val images
+    ds = run_dataset(load_run(dirs["erfnet + IntRA-KD"]))
+    evaluator = SegEvaluator("apolloscape")
+    evaluator.update(predict_raw(run_model(dirs["erfnet + IntRA-KD"]), ds, 1), ds.raw_label(1))
+    row = scores[(scores.label == "erfnet + IntRA-KD") & (scores.image == 1)]
+    assert row.score.item() == pytest.approx(100 * evaluator.result()["miou"])
+    assert len(image_scores(dirs, max_images=1)) == 3
+
+
+def test_graph_distances_are_the_figures_mads(runs_dir, tmp_path):
+    from intrakd.report.affinity import affinity_figure, graph_distances, pick_image
+    from intrakd.report.qualitative import load_run, run_dataset
+
+    dirs = _dirs(runs_dir, "baseline", "intrakd")
+    teacher = runs_dir / "apolloscape" / "pspnet_r101" / "teacher" / "seed0"
+    dist = graph_distances(dirs, teacher)
+    assert list(dist.columns) == ["label", "image", "name", "mad"] and set(dist.label) == set(dirs)
+    i = pick_image(run_dataset(load_run(teacher)))
+    fig = affinity_figure(dirs, teacher, tmp_path / "fig3.png", image=i)
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    for label in dirs:  # the mean over moment orders of the per-order MADs in the panel titles (3 decimals)
+        per_order = [float(re.search(r"MAD vs teacher (\d\.\d+)", t).group(1)) for t in titles
+                     if t.startswith(label + "\n")]
+        got = dist[(dist.label == label) & (dist.image == i)].mad.item()
+        assert len(per_order) == 3 and got == pytest.approx(np.mean(per_order), abs=1e-3)
+
+
 def test_figures_cli_regenerates_everything_from_the_run_folders(runs_dir, tmp_path, capsys):
     from intrakd.cli import main
-    from intrakd.report.figures import FIGURE_FILES
+    from intrakd.report.figures import FIGURE_FILES, SCORE_FILES
 
     out = tmp_path / "figures"
     assert main(["figures", str(runs_dir), "--out", str(out)]) == 0
-    for name in FIGURE_FILES.values():
+    for name in [*FIGURE_FILES.values(), *SCORE_FILES.values()]:
         assert (out / name).is_file()
     assert "fig3:" in capsys.readouterr().out
+    # the verdict tests Fig. 2 / Fig. 3's claims on those per-image scores (not run without them)
+    assert main(["verdict", str(runs_dir), "--out", str(tmp_path / "t"), "--figures", str(out)]) == 0
+    table = pd.read_csv(tmp_path / "t" / "verdict.csv")
+    figs = table[table.claim.isin(["F2.more_accurate", "F3.rational"])]
+    assert len(figs) == 4 and (figs.n_a == figs.n_b).all() and (figs.n_a >= 1).all()
+    assert (figs.verdict != "not run").all() and (figs.unit == "images").all()
+    capsys.readouterr()
+    assert main(["verdict", str(runs_dir), "--out", str(tmp_path / "t"), "--figures", str(tmp_path / "nope")]) == 1
+    assert "nope" in capsys.readouterr().err
     assert main(["figures", str(runs_dir), "--out", str(out), "--which", "fig1,fig7"]) == 1
     assert "unknown figure(s) ['fig7']" in capsys.readouterr().err
     assert main(["figures", str(runs_dir), "--out", str(out), "--which", "fig2", "--seed", "1"]) == 1

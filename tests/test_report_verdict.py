@@ -10,7 +10,7 @@ import pytest
 
 from intrakd.report.tables import OPTION_COLUMNS, RUN_COLUMNS, collect_runs, find_metrics
 from intrakd.report.verdict import (
-    CLAIMS, judge, summary, table_comparisons, verdict_table, welch_interval,
+    CLAIMS, judge, paired_interval, summary, table_comparisons, verdict_table, welch_interval,
 )
 
 T_975_DF2 = 4.302652729749464  # Student t 0.975 quantile, 2 degrees of freedom (printed tables: 4.303)
@@ -188,3 +188,44 @@ def test_bad_kernel_option_names_the_file(tmp_path):
         find_metrics(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="missing: no such metrics.json file or folder"):
         find_metrics([tmp_path / "missing"])
+
+
+def test_paired_interval_by_hand():
+    # differences 1, 2, 3: mean 2, sd 1, se 1/sqrt(3), t(0.975, 2) = 4.3027
+    effect, low, high, df = paired_interval([11, 12, 13], [10, 10, 10])
+    half = T_975_DF2 / math.sqrt(3)
+    assert (effect, low, high, df) == pytest.approx((2.0, 2.0 - half, 2.0 + half, 2.0))
+    assert paired_interval([1.0], [0.0])[0] == 1.0 and math.isnan(paired_interval([1.0], [0.0])[1])
+    assert paired_interval([2, 3], [1, 2])[1:3] == (1.0, 1.0)  # zero spread: degenerate interval
+    assert all(math.isnan(v) for v in paired_interval([], []))
+
+
+def _scores(fig, column, per_method):
+    rows = [{"dataset": "apolloscape", "model": "erfnet", "method": m, "label": m, "image": i, column: v}
+            for m, values in per_method.items() for i, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_figure_claims_pair_per_image_scores():
+    runs = _runs([("apolloscape", "erfnet", "baseline", 0, 5.0)])
+    fig2 = _scores("fig2", "score", {"intrakd": [13, 14, 15, 50], "bifpn": [10, 10, 10, None],
+                                     "baseline": [14, 15, 16, 60]})
+    fig3 = _scores("fig3", "mad", {"intrakd": [0.1, 0.2, 0.1], "bifpn": [0.1, 0.2, 0.1], "baseline": [0.4, 0.45, 0.42]})
+    table = verdict_table(runs, scores={"fig2": fig2, "fig3": fig3})
+    vs_bifpn = _row(table, "F2.more_accurate", "erfnet + IntRA-KD", "erfnet + BiFPN")
+    # image 3 has no BiFPN score: pairs are images 0-2, differences 3, 4, 5 (sd 1)
+    assert (vs_bifpn.n_a, vs_bifpn.n_b, vs_bifpn.unit) == (3, 3, "images")
+    assert (vs_bifpn.effect, vs_bifpn.ci_low) == pytest.approx((4.0, 4.0 - T_975_DF2 / math.sqrt(3)))
+    assert vs_bifpn.verdict == "agree"
+    # against the baseline: image 3 counts too (differences -1, -1, -1, -10): mean -3.25, interval across 0
+    worse = _row(table, "F2.more_accurate", "erfnet + IntRA-KD", "erfnet (baseline)")
+    assert worse.n_a == 4 and worse.effect == pytest.approx(-3.25) and worse.verdict == "inconclusive"
+    closer = _row(table, "F3.rational", "erfnet + IntRA-KD", "erfnet (baseline)")
+    assert closer.direction == "<" and closer.verdict == "agree" and closer.effect == pytest.approx(-0.29)
+    assert closer.ci_high == pytest.approx(-0.29 + T_975_DF2 * 0.036055513 / math.sqrt(3))  # sd of -.3, -.25, -.32
+    same = _row(table, "F3.rational", "erfnet + IntRA-KD", "erfnet + BiFPN")  # identical graphs: not closer
+    assert same.effect == 0.0 and (same.ci_low, same.ci_high) == (0.0, 0.0) and same.verdict == "inconclusive"
+    # without score files the figure claims are listed, not run
+    bare = verdict_table(runs)
+    assert (bare[bare.claim.isin(["F2.more_accurate", "F3.rational"])].verdict == "not run").all()
+    assert set(bare.unit) == {"seeds", "images"}

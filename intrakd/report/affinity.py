@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from intrakd.report.qualitative import class_names, load_run, run_dataset, run_model, same_images  # noqa: E402
@@ -65,16 +66,11 @@ def pick_image(dataset, limit: int = 50) -> int:
     return int(np.argmax(counts))
 
 
-def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: int | None = None, tap: str = "high",
-                    data_root=None):
-    """Fig. 3: rows = graphs (moment orders), columns = teacher then each student (``{label: run folder}``).
-
-    ``teacher_run_dir`` None: the teacher checkpoint's folder recorded by the first student that has one.
-    ``image``: an eval-split index (default: the image with the most classes, :func:`pick_image`).
-    Writes ``out_path``; returns the (closed) figure.
-    """
+def _teacher_and_students(student_run_dirs: dict, teacher_run_dir, data_root):
+    """(teacher label, {label: metrics}, {label: run folder}, {label: eval dataset}), teacher first; the teacher
+    folder defaults to the one of the checkpoint recorded by the first student that has one."""
     if not student_run_dirs:
-        raise ValueError("affinity_figure needs at least one student run folder")
+        raise ValueError("the affinity graphs need at least one student run folder")
     students = {label: load_run(d) for label, d in student_run_dirs.items()}
     if teacher_run_dir is None:
         ckpts = [m["config"]["teacher_checkpoint"] for m in students.values() if m["config"].get("teacher_checkpoint")]
@@ -89,27 +85,75 @@ def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: in
     dirs = {t_label: Path(teacher_run_dir), **{k: Path(v) for k, v in student_run_dirs.items()}}
     datasets = {label: run_dataset(m, data_root) for label, m in runs.items()}
     same_images(datasets)
+    return t_label, runs, dirs, datasets
+
+
+def graphs_at(models: dict, datasets: dict, i: int, options: dict, tap: str = "high") -> tuple[dict, np.ndarray]:
+    """({label: K x n x n graphs as float64 numpy}, the classes present, AOI mass above ``presence_tau``, for every
+    network) of each model on evaluation image ``i``."""
+    graphs, present = {}, None
+    for label, model in models.items():
+        ds = datasets[label]
+        g, mass = graphs_of(model, ds[i], ds.spec.num_classes, options, tap)
+        graphs[label] = g.double().numpy()
+        here = (mass > options["presence_tau"]).numpy()
+        present = here if present is None else present & here
+    return graphs, np.flatnonzero(present)
+
+
+def _pairs(n: int, options: dict) -> np.ndarray:
+    pairs = np.ones((n, n), bool)
+    if not options.get("diagonal", True):
+        np.fill_diagonal(pairs, False)
+    return pairs
+
+
+def graph_distances(student_run_dirs: dict, teacher_run_dir=None, max_images: int | None = 100, tap: str = "high",
+                    data_root=None) -> pd.DataFrame:
+    """Per-image distance of each student's affinity graphs to the teacher's: the mean absolute difference over
+    the graph entries of the classes present (all moment orders), on the first ``max_images`` evaluation images
+    that hold at least 2 classes; the paired sample the verdict tests Fig. 3's claim on. Columns: label, image,
+    name, mad."""
+    t_label, runs, dirs, datasets = _teacher_and_students(student_run_dirs, teacher_run_dir, data_root)
+    options = intra_options({k: v for k, v in runs.items() if k != t_label})
+    models = {label: run_model(dirs[label], m) for label, m in runs.items()}
+    ref = datasets[t_label]
+    n = len(ref) if max_images is None else min(int(max_images), len(ref))
+    rows = []
+    for i in range(n):
+        graphs, classes = graphs_at(models, datasets, i, options, tap)
+        if len(classes) < 2:
+            continue
+        pairs = _pairs(len(classes), options)
+        sub = {label: g[:, classes][:, :, classes] for label, g in graphs.items()}
+        for label in student_run_dirs:
+            mad = float(np.abs(sub[label] - sub[t_label])[:, pairs].mean())
+            rows.append({"label": label, "image": i, "name": ref.records[i].name, "mad": mad})
+    return pd.DataFrame(rows, columns=["label", "image", "name", "mad"])
+
+
+def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: int | None = None, tap: str = "high",
+                    data_root=None):
+    """Fig. 3: rows = graphs (moment orders), columns = teacher then each student (``{label: run folder}``).
+
+    ``teacher_run_dir`` None: the teacher checkpoint's folder recorded by the first student that has one.
+    ``image``: an eval-split index (default: the image with the most classes, :func:`pick_image`).
+    Writes ``out_path``; returns the (closed) figure.
+    """
+    t_label, runs, dirs, datasets = _teacher_and_students(student_run_dirs, teacher_run_dir, data_root)
     ref = datasets[t_label]
     name = ref.spec.name
     i = pick_image(ref) if image is None else int(image)
     if not 0 <= i < len(ref):
         raise ValueError(f"image index {i} outside the {len(ref)} images of {name} {ref.split}")
-    options = intra_options(students)
-
-    graphs, present = {}, None
-    for label, metrics in runs.items():
-        g, mass = graphs_of(run_model(dirs[label], metrics), datasets[label][i], ref.spec.num_classes, options, tap)
-        graphs[label] = g.double().numpy()
-        here = (mass > options["presence_tau"]).numpy()
-        present = here if present is None else present & here
-    classes = np.flatnonzero(present)
+    options = intra_options({k: v for k, v in runs.items() if k != t_label})
+    models = {label: run_model(dirs[label], m) for label, m in runs.items()}
+    graphs, classes = graphs_at(models, datasets, i, options, tap)
     if len(classes) < 2:
         raise ValueError(f"{ref.records[i].name}: {len(classes)} class(es) present at tap {tap!r}; the affinity graph "
                          "needs at least 2 (pick another image)")
     names = [class_names(name)[c] for c in classes]
-    pairs = np.ones((len(classes), len(classes)), bool)
-    if not options.get("diagonal", True):
-        np.fill_diagonal(pairs, False)
+    pairs = _pairs(len(classes), options)
     orders = ["concat (" + ", ".join(MOMENT_NAMES[m] for m in options["moments"]) + ")"] \
         if options["graph"] == "concat" else [f"moment {m}: {MOMENT_NAMES[m]}" for m in options["moments"]]
 
@@ -142,4 +186,4 @@ def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: in
     return fig
 
 
-__all__ = ["affinity_figure", "graphs_of", "intra_options", "pick_image"]
+__all__ = ["affinity_figure", "graph_distances", "graphs_at", "graphs_of", "intra_options", "pick_image"]

@@ -31,6 +31,9 @@ def register(sub) -> None:
     v.add_argument("--commit", default=None, help="commit to stamp (default: this checkout's)")
     v.add_argument("--stable-margin", type=float, default=None,
                    help="tolerance of 'almost the same' (Fig. 1, metric units; default 0.5)")
+    v.add_argument("--figures", type=Path, default=None, metavar="DIR",
+                   help="folder holding the Fig. 2/3 per-image scores written by `intrakd figures` "
+                        "(fig2_scores.csv, fig3_scores.csv); without it those claims are 'not run'")
     v.set_defaults(func=_verdict)
 
 
@@ -57,10 +60,14 @@ def _figures(args) -> int:
 def _verdict(args) -> int:
     from intrakd.engine.provenance import git_commit
     from intrakd.report.tables import collect_runs, find_metrics
-    from intrakd.report.verdict import DEFAULT_STABLE_MARGIN, write_verdict
+    from intrakd.report.verdict import DEFAULT_STABLE_MARGIN, load_scores, write_verdict
 
     runs = collect_runs(find_metrics(args.runs), with_options=True)
     margin = DEFAULT_STABLE_MARGIN if args.stable_margin is None else args.stable_margin
-    write_verdict(runs, args.out, args.commit or git_commit(), margin)
+    if args.figures is not None and not args.figures.is_dir():
+        raise FileNotFoundError(f"--figures {args.figures}: no such folder (expected the output folder of "
+                                "`intrakd figures`)")
+    scores = load_scores(args.figures) if args.figures is not None else None
+    write_verdict(runs, args.out, args.commit or git_commit(), margin, scores=scores)
     print((args.out / "verdict.md").read_text())
     return 0

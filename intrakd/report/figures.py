@@ -128,6 +128,9 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
 #: figure id -> file written by :func:`build_figures` (and ``intrakd figures``).
 FIGURE_FILES = {"fig1": "fig1_kernel_sweep.png", "fig2": "fig2_qualitative.png", "fig3": "fig3_affinity_graphs.png",
                 "curves": "training_curves.png"}
+#: figure id -> per-image scores written beside it: the paired samples the verdict tests Fig. 2's and Fig. 3's
+#: claims on (:func:`intrakd.report.qualitative.image_scores`, :func:`intrakd.report.affinity.graph_distances`).
+SCORE_FILES = {"fig2": "fig2_scores.csv", "fig3": "fig3_scores.csv"}
 
 
 def run_label(model: str, method: str) -> str:
@@ -173,11 +176,24 @@ def teacher_dir(runs: pd.DataFrame, dataset: str, student_dirs) -> Path:
                      f"recorded checkpoints {sorted(map(str, recorded)) or 'none'}")
 
 
+def _write_scores(scores: pd.DataFrame, dirs: dict, fig: dict, path: Path) -> Path:
+    """Per-image scores with the dataset, model and method of each run label; written atomically."""
+    method_of = {run_label(fig["model"], m): m for m in fig["methods"]}
+    out = scores.assign(dataset=fig["dataset"], model=fig["model"], method=scores["label"].map(method_of),
+                        run=scores["label"].map({k: str(v) for k, v in dirs.items()}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    out.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
 def build_figures(runs_dir, out_dir, which=tuple(FIGURE_FILES), seed: int | None = None, data_root=None) -> dict:
     """Regenerate the paper's figures from the run folders under ``runs_dir`` (sidecars and ``model.pt`` only,
     never training): ``which`` among ``FIGURE_FILES`` (a list or a comma-separated string). Fig. 2, Fig. 3 and the
     training curves use the runs of ``figures.fig2`` / ``fig3`` of ``paper_results.yaml`` (dataset, model, methods)
-    with ``seed`` (default: the smallest common one). Returns {figure id: path written}.
+    with ``seed`` (default: the smallest common one); Fig. 2 and Fig. 3 also write their per-image scores
+    (``SCORE_FILES``, keys ``fig2_scores`` / ``fig3_scores``). Returns {figure id: path written}.
     """
     from intrakd.report.tables import collect_runs, find_metrics
 
@@ -196,15 +212,22 @@ def build_figures(runs_dir, out_dir, which=tuple(FIGURE_FILES), seed: int | None
         elif w == "fig2":
             from intrakd.report.qualitative import qualitative_figure
 
+            from intrakd.report.qualitative import image_scores
+
             f = figs["fig2"]
-            qualitative_figure(select_runs(runs, f["dataset"], f["model"], f["methods"], seed), path,
-                               data_root=data_root)
+            dirs = select_runs(runs, f["dataset"], f["model"], f["methods"], seed)
+            qualitative_figure(dirs, path, data_root=data_root)
+            written[f"{w}_scores"] = _write_scores(image_scores(dirs, data_root=data_root), dirs, f,
+                                                   out_dir / SCORE_FILES[w])
         elif w == "fig3":
-            from intrakd.report.affinity import affinity_figure
+            from intrakd.report.affinity import affinity_figure, graph_distances
 
             f = figs["fig3"]
             dirs = select_runs(runs, f["dataset"], f["model"], f["methods"], seed)
-            affinity_figure(dirs, teacher_dir(runs, f["dataset"], dirs.values()), path, data_root=data_root)
+            teacher = teacher_dir(runs, f["dataset"], dirs.values())
+            affinity_figure(dirs, teacher, path, data_root=data_root)
+            written[f"{w}_scores"] = _write_scores(graph_distances(dirs, teacher, data_root=data_root), dirs, f,
+                                                   out_dir / SCORE_FILES[w])
         else:  # every run given (any grid has curves); one seed per run label
             pick = runs if seed is None else runs[runs["seed"] == seed]
             curves = {}

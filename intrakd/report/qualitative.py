@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from intrakd.data import build_dataset, get_spec  # noqa: E402
@@ -89,6 +90,16 @@ def same_images(datasets: dict) -> None:
                              "needs runs of one dataset split")
 
 
+def load_runs(run_dirs: dict, data_root=None, who: str = "the figure") -> tuple[dict, dict, object]:
+    """({label: metrics}, {label: eval dataset}, the first dataset) of runs that must evaluate the same images."""
+    if not run_dirs:
+        raise ValueError(f"{who} needs at least one run folder")
+    runs = {label: load_run(d) for label, d in run_dirs.items()}
+    datasets = {label: run_dataset(m, data_root) for label, m in runs.items()}
+    same_images(datasets)
+    return runs, datasets, next(iter(datasets.values()))
+
+
 # ---------------------------------------------------------------------------------------------- classes, colours
 def class_names(dataset: str) -> list[str]:
     """Names of the training classes 0..n-1 (the nodes of the affinity graphs)."""
@@ -143,6 +154,36 @@ def predict_raw(model, dataset, i: int) -> np.ndarray:
     return restored.argmax(0).astype(np.uint8) if restored.ndim == 3 else restored  # LLAMAS: per-class maps
 
 
+def image_score(dataset, pred: np.ndarray, gt: np.ndarray) -> float:
+    """The per-image score behind Fig. 2's claim, on full-size genuine label maps: the official mIoU restricted to
+    one image (``SegEvaluator``: evaluated classes present in the label or the prediction) for the mIoU datasets;
+    for the lane datasets, which have no per-image official score, the mean IoU of the lane values present in the
+    label or the prediction (background 0 excluded). Percent; NaN when nothing is scored."""
+    if dataset.spec.metric == "miou":
+        from intrakd.metrics.segmentation import SegEvaluator
+
+        evaluator = SegEvaluator(dataset.spec.name)
+        evaluator.update(pred, gt)
+        return 100.0 * evaluator.result()["miou"]
+    lanes = sorted((set(np.unique(gt).tolist()) | set(np.unique(pred).tolist())) - {0})
+    ious = [np.logical_and(gt == v, pred == v).sum() / np.logical_or(gt == v, pred == v).sum() for v in lanes]
+    return 100.0 * float(np.mean(ious)) if ious else float("nan")
+
+
+def image_scores(run_dirs: dict, max_images: int | None = 200, data_root=None) -> pd.DataFrame:
+    """Per-image scores (:func:`image_score`) of each run on the first ``max_images`` evaluation images (None:
+    all), the paired sample the verdict tests Fig. 2's claim on. Columns: label, image (eval index), name, score."""
+    runs, datasets, ref = load_runs(run_dirs, data_root, "image_scores")
+    n = len(ref) if max_images is None else min(int(max_images), len(ref))
+    rows = []
+    for label, metrics in runs.items():
+        model, ds = run_model(run_dirs[label], metrics), datasets[label]
+        for i in range(n):
+            rows.append({"label": label, "image": i, "name": ds.records[i].name,
+                         "score": image_score(ds, predict_raw(model, ds, i), ds.raw_label(i))})
+    return pd.DataFrame(rows, columns=["label", "image", "name", "score"])
+
+
 def pick_images(n_images: int, total: int) -> list[int]:
     """``n_images`` evenly spaced indices of an ``total``-image split (all of them when it has fewer)."""
     if n_images < 1:
@@ -169,12 +210,7 @@ def qualitative_figure(run_dirs: dict, out_path, n_images: int = 3, indices=None
     split; ``indices`` (eval-split indices) override the ``n_images`` evenly spaced ones. Each prediction panel is
     titled with its pixel accuracy on the rows shown. Writes ``out_path``; returns the (closed) figure.
     """
-    if not run_dirs:
-        raise ValueError("qualitative_figure needs at least one run folder")
-    runs = {label: load_run(d) for label, d in run_dirs.items()}
-    datasets = {label: run_dataset(m, data_root) for label, m in runs.items()}
-    same_images(datasets)
-    ref = next(iter(datasets.values()))
+    runs, datasets, ref = load_runs(run_dirs, data_root, "qualitative_figure")
     name = ref.spec.name
     if indices is None:
         indices = pick_images(n_images, len(ref))
@@ -212,5 +248,5 @@ def qualitative_figure(run_dirs: dict, out_path, n_images: int = 3, indices=None
     return fig
 
 
-__all__ = ["class_names", "colourise", "label_colours", "load_run", "pick_images", "predict_raw",
-           "qualitative_figure", "run_dataset", "run_model", "same_images"]
+__all__ = ["class_names", "colourise", "image_score", "image_scores", "label_colours", "load_run", "load_runs",
+           "pick_images", "predict_raw", "qualitative_figure", "run_dataset", "run_model", "same_images"]

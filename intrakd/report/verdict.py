@@ -10,6 +10,13 @@ on one dataset, e.g. ENet + IntRA-KD against ENet on ApolloScape) with a claimed
   (-margin, +margin), ``disagree`` when it lies wholly outside that band, ``inconclusive`` otherwise. The paper
   gives no tolerance; ``stable_margin`` (metric units, default 0.5 mIoU point) is ours and printed with the table.
 
+Fig. 2 and Fig. 3 make claims about single images (IntRA-KD's predictions are more accurate than ERFNet's and
+ERFNet-BiFPN's; its affinity graph is more "rational" than BiFPN's). They are tested on the per-image scores the
+figures step writes (``SCORE_FILES``): each run's per-image mIoU, and each student's per-image distance (MAD) to
+the teacher's affinity graph, paired over the same evaluation images of one seed's runs: ``effect`` = mean of the
+per-image differences with its paired t-interval (unit ``images``). That interval is over images, not seeds: it
+says the difference holds across the scenes, not that it survives retraining.
+
 A comparison with no run on one side is ``not run``. Claims are defined here once (id, source, the paper's
 wording); their paper values come from ``paper_results.yaml``. Nothing here trains or imports torch.
 """
@@ -83,11 +90,25 @@ CLAIMS: dict[str, tuple[str, str]] = {
         "\"when the kernel size continues to increase, the performance of IntRA-KD drops quickly since too many "
         "background areas are included\".",
     ),
+    "F2.more_accurate": (
+        "Supp. §4, Fig. 2",
+        "\"ERFNet-IntRA-KD makes more accurate predictions on long and thin road markings\"; \"predictions made by "
+        "ERFNet and ERFNet-BiFPN are inaccurate and messy. By contrast, the predictions of ERFNet-IntRA-KD are more "
+        "complete and accurate\" (tested on per-image mIoU, paired over evaluation images).",
+    ),
+    "F3.rational": (
+        "Supp. §5, Fig. 3",
+        "\"IntRA-KD not only improves the predictions of ERFNet, but also makes the generated affinity graph more "
+        "rational compared with BiFPN\" (tested as: the student's affinity graph lies closer to the teacher's, "
+        "per-image mean absolute difference, paired over evaluation images).",
+    ),
 }
 
-OUT_COLUMNS = ["claim", "source", "dataset", "metric", "a", "b", "direction", "margin", "paper_a", "paper_b",
+OUT_COLUMNS = ["claim", "source", "dataset", "metric", "unit", "a", "b", "direction", "margin", "paper_a", "paper_b",
                "paper_effect", "mean_a", "sd_a", "n_a", "mean_b", "sd_b", "n_b", "effect", "ci_low", "ci_high",
                "df", "verdict"]
+#: claim -> (figure id, score column, metric name, claimed direction of IntRA-KD against each other method)
+IMAGE_CLAIMS = {"F2.more_accurate": ("fig2", "score", "image miou", ">"), "F3.rational": ("fig3", "mad", "graph mad", "<")}
 _NEEDED = ("dataset", "student", "method", "value")
 _TABLES_123 = ("table1", "table2", "table3")
 
@@ -114,6 +135,23 @@ def welch_interval(a, b, level: float = LEVEL) -> tuple[float, float, float, flo
     df = se2**2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
     half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(se2)
     return effect, effect - half, effect + half, float(df)
+
+
+def paired_interval(a, b, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(mean(a - b), low, high, df) of the two-sided ``level`` t-interval of paired differences (same length).
+
+    Fewer than two pairs: (effect, nan, nan, nan); no pair: all nan; zero spread: [effect, effect] (df nan)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if not d.size:
+        return (math.nan,) * 4
+    effect = float(d.mean())
+    if d.size < 2:
+        return effect, math.nan, math.nan, math.nan
+    se = d.std(ddof=1) / math.sqrt(d.size)
+    if se == 0:
+        return effect, effect, effect, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, d.size - 1)) * se
+    return effect, effect - half, effect + half, float(d.size - 1)
 
 
 def judge(direction: str, low: float, high: float, n_a: int, n_b: int, margin: float = DEFAULT_STABLE_MARGIN) -> str:
@@ -253,12 +291,70 @@ def _label(side: tuple) -> str:
     return f"{model} {METHOD_LABELS.get(method, method)}"
 
 
+def load_scores(figures_dir) -> dict[str, pd.DataFrame]:
+    """{figure id: per-image scores} of the ``SCORE_FILES`` present in ``figures_dir``."""
+    from intrakd.report.figures import SCORE_FILES
+
+    out = {}
+    for fig, name in SCORE_FILES.items():
+        path = Path(figures_dir) / name
+        if path.is_file():
+            out[fig] = read_scores(path)
+    return out
+
+
+def read_scores(path) -> pd.DataFrame:
+    """One per-image score file, checked for the columns the verdict needs."""
+    frame = pd.read_csv(path)
+    missing = [c for c in ("dataset", "method", "image") if c not in frame]
+    if missing or not ({"score", "mad"} & set(frame.columns)):
+        raise ValueError(f"{path}: per-image score file lacks {missing or ['score or mad']} (expected the output of "
+                         "intrakd figures)")
+    return frame
+
+
+def image_rows(scores: dict | None, level: float = LEVEL) -> list[dict]:
+    """The Fig. 2 / Fig. 3 comparisons (IntRA-KD against each other method of the figure), paired over images."""
+    figs = paper_results()["figures"]
+    scores = scores or {}
+    rows = []
+    for claim, (fig, column, metric, direction) in IMAGE_CLAIMS.items():
+        f = figs[fig]
+        frame = scores.get(fig)
+        if frame is not None and not isinstance(frame, pd.DataFrame):
+            frame = read_scores(frame)
+        for other in [m for m in f["methods"] if m != "intrakd"]:
+            a_side, b_side = (f["model"], "intrakd"), (f["model"], other)
+            a = b = pd.Series(dtype=float)
+            if frame is not None:
+                here = frame[frame.dataset == f["dataset"]]
+                a = here[here.method == "intrakd"].set_index("image")[column]
+                b = here[here.method == other].set_index("image")[column]
+                common = a.dropna().index.intersection(b.dropna().index)
+                a, b = a.loc[common], b.loc[common]
+            effect, low, high, df = paired_interval(a.to_numpy(), b.to_numpy(), level)
+            source, _ = CLAIMS[claim]
+            rows.append({
+                "claim": claim, "source": source, "dataset": f["dataset"], "metric": metric, "unit": "images",
+                "a": _label(a_side), "b": _label(b_side), "direction": direction, "margin": math.nan,
+                "paper_a": math.nan, "paper_b": math.nan, "paper_effect": math.nan,
+                "mean_a": a.mean() if a.size else math.nan, "sd_a": a.std(ddof=1) if a.size > 1 else math.nan,
+                "n_a": int(a.size),
+                "mean_b": b.mean() if b.size else math.nan, "sd_b": b.std(ddof=1) if b.size > 1 else math.nan,
+                "n_b": int(b.size),
+                "effect": effect, "ci_low": low, "ci_high": high, "df": df,
+                "verdict": judge(direction, low, high, a.size, b.size),
+            })
+    return rows
+
+
 def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARGIN,
-                  level: float = LEVEL) -> pd.DataFrame:
+                  level: float = LEVEL, scores: dict | None = None) -> pd.DataFrame:
     """One row per comparison of every claim (columns ``OUT_COLUMNS``), in claim order.
 
     ``runs``: ``collect_runs(paths, with_options=True)`` (the ``kernel``/``base_method`` columns are needed for
-    the Fig. 1 claims); ``value`` in the paper's units.
+    the Fig. 1 claims); ``value`` in the paper's units. ``scores``: {"fig2"/"fig3": per-image score frame or CSV
+    path} (:func:`load_scores`); without them the Fig. 2 / Fig. 3 rows are ``not run``.
     """
     missing = [c for c in _NEEDED if c not in runs]
     if missing:
@@ -274,6 +370,7 @@ def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARG
         source, _ = CLAIMS[comp["claim"]]
         rows.append({
             "claim": comp["claim"], "source": source, "dataset": comp["dataset"], "metric": metrics[comp["dataset"]],
+            "unit": "seeds",
             "a": _label(comp["side_a"]), "b": _label(comp["side_b"]), "direction": comp["direction"],
             "margin": comp["margin"], "paper_a": comp["paper_a"], "paper_b": comp["paper_b"],
             "paper_effect": comp["paper_a"] - comp["paper_b"],
@@ -284,6 +381,7 @@ def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARG
             "effect": effect, "ci_low": low, "ci_high": high, "df": df,
             "verdict": judge(comp["direction"], low, high, a.size, b.size, stable_margin),
         })
+    rows += image_rows(scores, level)
     return pd.DataFrame(rows, columns=OUT_COLUMNS)
 
 
@@ -301,7 +399,7 @@ def _fmt(v, digits: int) -> str:
 
 def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
                 level: float = LEVEL) -> str:
-    digits_of = {m: (3 if m == "map" else 2) for m in ("miou", "f1", "map")}
+    digits_of = {"miou": 2, "f1": 2, "map": 3, "image miou": 2, "graph mad": 3}
     lines = [
         "# Verdict: the paper's claims against our runs", "",
         f"**Data:** {note}", "",
@@ -310,7 +408,10 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
         f"{int(level * 100)} % Welch t-interval. Claimed `>`: agree when the interval lies above 0, disagree when "
         "it lies below 0; `~` (\"almost the same\"): agree when the interval lies inside ±margin "
         f"(margin {stable_margin:g}, our choice: the paper gives none), disagree when it lies wholly outside; "
-        "inconclusive otherwise, and always with fewer than 2 seeds on a side; `not run` when a side has no run.",
+        "inconclusive otherwise, and always with fewer than 2 seeds on a side; `not run` when a side has no run. "
+        "Fig. 2 / Fig. 3 rows pair per-image scores of one seed's runs over the same evaluation images (per-image "
+        "mIoU; distance of the student's affinity graph to the teacher's, mean absolute difference): their "
+        "interval is over images (`img`), not seeds, so it does not speak to retraining variation.",
         "",
         "## Claims", "",
         "| claim | source | the paper says | agree | disagree | inconclusive | not run |",
@@ -326,10 +427,12 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
         d = digits_of.get(r.metric, 2)
         claimed = f"a ~ b (±{r.margin:g})" if r.direction == "~" else f"a {r.direction} b"
 
+        unit = " img" if r.unit == "images" else ""
+
         def ours(mean, sd, n):
             if n == 0:
                 return "—"
-            return f"{_fmt(mean, d)}" + (f" ± {_fmt(sd, d)}" if n > 1 else "") + f" (n={n})"
+            return f"{_fmt(mean, d)}" + (f" ± {_fmt(sd, d)}" if n > 1 else "") + f" (n={n}{unit})"
 
         ci = "" if math.isnan(r.ci_low) else f" [{_fmt(r.ci_low, d)}, {_fmt(r.ci_high, d)}]"
         lines.append(f"| {r.claim} | {r.dataset} | {r.a} | {r.b} | {claimed} | {_fmt(r.paper_a, d)} | "
@@ -338,17 +441,19 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
     return "\n".join(lines) + "\n"
 
 
-def write_verdict(runs: pd.DataFrame, out_dir, commit: str,
-                  stable_margin: float = DEFAULT_STABLE_MARGIN) -> pd.DataFrame:
-    """Write ``<out_dir>/verdict.csv`` and ``verdict.md`` (data note and commit stamp); returns the table."""
+def write_verdict(runs: pd.DataFrame, out_dir, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
+                  scores: dict | None = None) -> pd.DataFrame:
+    """Write ``<out_dir>/verdict.csv`` and ``verdict.md`` (data note and commit stamp); returns the table.
+    ``scores``: the Fig. 2 / Fig. 3 per-image scores (see :func:`verdict_table`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = verdict_table(runs, stable_margin)
+    table = verdict_table(runs, stable_margin, scores=scores)
     note = data_note(runs) if "data_source" in runs else "unknown"
     table.assign(data=note, commit=commit).to_csv(out_dir / "verdict.csv", index=False)
     (out_dir / "verdict.md").write_text(to_markdown(table, note, commit, stable_margin))
     return table
 
 
-__all__ = ["CLAIMS", "OUT_COLUMNS", "VERDICTS", "judge", "summary", "sweep_comparisons", "sweep_runs",
-           "table_comparisons", "to_markdown", "verdict_table", "welch_interval", "write_verdict"]
+__all__ = ["CLAIMS", "IMAGE_CLAIMS", "OUT_COLUMNS", "VERDICTS", "image_rows", "judge", "load_scores",
+           "paired_interval", "read_scores", "summary", "sweep_comparisons", "sweep_runs", "table_comparisons",
+           "to_markdown", "verdict_table", "welch_interval", "write_verdict"]

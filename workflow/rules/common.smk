@@ -216,10 +216,12 @@ def all_metrics():
 
 
 def figure_outputs():
-    """Figures drawn by the `figures` rule: the grid's fig1/fig2/fig3 plus the training curves."""
-    from intrakd.report.figures import FIGURE_FILES
+    """What the `figures` job writes -- the grid's fig1/fig2/fig3 plus the training curves, and the per-image scores
+    of Fig. 2 / Fig. 3 that the verdict tests those figures' claims on."""
+    from intrakd.report.figures import FIGURE_FILES, SCORE_FILES
 
-    return [f"results/figures/{FIGURE_FILES[f]}" for f in [*FIGURES, "curves"]]
+    return [f"results/figures/{FIGURE_FILES[f]}" for f in [*FIGURES, "curves"]] + [
+        f"results/figures/{SCORE_FILES[f]}" for f in FIGURES if f in SCORE_FILES]
 
 
 def figure_models(wildcards):
