@@ -224,3 +224,17 @@ def test_figures_notebook_is_clean_parameterised_and_calls_the_package():
     assert {"runs_dir", "out_figures", "out_tables", "which", "commit"} <= declared
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "build_figures(" in code and "write_verdict(" in code
+
+
+def test_figures_notebook_passes_the_figure_scores_to_the_verdict(runs_dir, tmp_path):
+    """The notebook as the workflow runs it: Fig. 2 / Fig. 3 drawn, their per-image scores judged in the verdict."""
+    import papermill
+
+    path = Path(__file__).resolve().parent.parent / "notebooks" / "figures.ipynb"
+    papermill.execute_notebook(str(path), str(tmp_path / "figures.ipynb"), kernel_name="intrakd", progress_bar=False,
+                               parameters={"runs_dir": str(runs_dir), "out_figures": str(tmp_path / "f"),
+                                           "out_tables": str(tmp_path / "t"), "which": "fig2,fig3", "commit": "abc"})
+    assert (tmp_path / "f" / "fig2_scores.csv").is_file() and (tmp_path / "f" / "fig3_scores.csv").is_file()
+    table = pd.read_csv(tmp_path / "t" / "verdict.csv")
+    figs = table[table.claim.isin(["F2.more_accurate", "F3.rational"])]
+    assert len(figs) == 4 and (figs.verdict != "not run").all() and (table.commit == "abc").all()
