@@ -103,11 +103,7 @@ def read_records(root: Path, split: str) -> list[Record]:
     labelled = split != "test"  # test_img.txt carries a dummy label column (reference §3.1)
     records = []
     for e in io.read_list(lst, need_label=labelled):
-        image = io.resolve(root, e.image)
-        label = io.resolve(root, e.label) if labelled else None
-        for what, p in (("image", image), ("label", label)):
-            if p is not None and not p.is_file():
-                raise FileNotFoundError(f"{lst}:{e.line}: {what} {p} does not exist")
+        image, label = io.listed_paths(root, lst, e, labelled)
         records.append(Record(image=image, label=label, name=e.image.lstrip("/")))
     return records
 

@@ -85,11 +85,7 @@ def read_records(root: Path, split: str) -> list[Record]:
     lst = list_file(root, split)
     records = []
     for e in read_list(lst):
-        image = io.resolve(root, e.image)
-        label = io.resolve(root, e.label) if e.label is not None else None
-        for what, p in (("image", image), ("label", label)):
-            if p is not None and not p.is_file():
-                raise FileNotFoundError(f"{lst}:{e.line}: {what} {p} does not exist")
+        image, label = io.listed_paths(root, lst, e)
         records.append(Record(image=image, label=label, name=e.image.lstrip("/"), exist=e.flags,
                               extra={"lines": lines_path(image)}))
     return records

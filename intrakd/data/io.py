@@ -54,6 +54,17 @@ def resolve(root: Path, rel: str) -> Path:
     return Path(root) / rel.lstrip("/").removeprefix("./")
 
 
+def listed_paths(root: Path, lst: Path, entry: ListEntry, labelled: bool = True) -> tuple[Path, Path | None]:
+    """(image, label or None) of a list-file entry resolved under ``root``; FileNotFoundError naming the list line
+    and the file when either is missing."""
+    image = resolve(root, entry.image)
+    label = resolve(root, entry.label) if labelled and entry.label is not None else None
+    for what, p in (("image", image), ("label", label)):
+        if p is not None and not p.is_file():
+            raise FileNotFoundError(f"{lst}:{entry.line}: {what} {p} does not exist")
+    return image, label
+
+
 def read_list(path: Path | str, *, need_label: bool = False, num_flags: int | None = None) -> list[ListEntry]:
     """Parse a ``<img> [<label>] [flags...]`` list file; blank lines are skipped.
 

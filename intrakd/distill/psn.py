@@ -36,11 +36,6 @@ def fsp_matrix(f1: torch.Tensor, f2: torch.Tensor, pool: str = "max") -> torch.T
     return f1 @ f2.transpose(1, 2) / f1.shape[-1]
 
 
-def unit_frobenius(g: torch.Tensor) -> torch.Tensor:
-    """Each B x m x n matrix divided by its Frobenius norm (scale-free FSP)."""
-    return g / g.flatten(1).norm(dim=1).clamp_min(1e-12)[:, None, None]
-
-
 def fsp_distance(gs: torch.Tensor, gt: torch.Tensor, form: str = "mse") -> torch.Tensor:
     d = gs - gt.detach()
     if form == "mse":
@@ -89,7 +84,8 @@ class PSN(Distiller):
             with torch.no_grad():
                 gt = fsp_matrix(ft[i], ft[i + 1], pool)
             if self.options["normalise"]:
-                gs, gt = unit_frobenius(gs), unit_frobenius(gt)
+                # each B x m x n matrix over its Frobenius norm (scale-free FSP)
+                gs, gt = (F.normalize(g.flatten(1), dim=1).view_as(g) for g in (gs, gt))
             loss = loss + fsp_distance(gs, gt, form)
         return {"fsp": self.weights["fsp"] * loss}
 

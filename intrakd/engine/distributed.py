@@ -125,12 +125,15 @@ class ProcessGroup:
             dist.destroy_process_group()
 
     # ------------------------------------------------------------------ models
+    def uses_sync_bn(self, enabled: bool) -> bool:
+        """Whether BatchNorm is synchronised: only with NCCL (gloo has no SyncBatchNorm; CPU processes normalise
+        their own share of the batch)."""
+        return self.active and enabled and self.backend == "nccl"
+
     def convert_sync_batchnorm(self, module: nn.Module, enabled: bool) -> nn.Module:
-        """BatchNorm -> SyncBatchNorm (parameters kept, so optimisers built later see the same tensors).
-        Only with NCCL: gloo has no SyncBatchNorm, CPU processes normalise their own share of the batch."""
-        if self.active and enabled and self.backend == "nccl":
-            return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-        return module
+        """BatchNorm -> SyncBatchNorm when :meth:`uses_sync_bn` (parameters kept, so optimisers built later see
+        the same tensors)."""
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module) if self.uses_sync_bn(enabled) else module
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """The module to call in training: DDP around it in a group, the module itself alone. Every student
@@ -231,10 +234,9 @@ class ProcessGroup:
 def init_process_group(env: LauncherEnv, device_name: str) -> ProcessGroup:
     """Join the group torchrun set up: NCCL on GPU ``LOCAL_RANK`` when the run uses CUDA, gloo on CPU.
     ``device_name`` is a validated ``RunConfig.device`` of a multi-process run: "auto", "cpu" or "cuda"."""
-    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
-    if cuda:
-        if not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but CUDA is not available")
+    from intrakd.engine import provenance
+
+    if provenance.resolve_device(device_name).type == "cuda":
         if env.local_rank >= torch.cuda.device_count():
             raise ValueError(f"LOCAL_RANK={env.local_rank} but only {torch.cuda.device_count()} GPU(s) are visible: "
                              "start at most one process per GPU")
@@ -265,7 +267,6 @@ def launch(cfg) -> dict:
 
     from intrakd.engine import provenance
 
-    cfg.validate()  # clear errors here rather than once per process
     if provenance.resolve_device(cfg.device).type == "cuda" and cfg.nproc > torch.cuda.device_count():
         raise ValueError(f"nproc={cfg.nproc} but {torch.cuda.device_count()} GPU(s) are visible: one process per GPU")
     out = cfg.out

@@ -81,8 +81,9 @@ def _write_history(rows: list[dict], path: Path) -> None:
 
 def _seconds_per_step(history: list[dict]) -> float | None:
     """Mean wall time of one training step (forward, distillation terms, backward, update) over the run."""
-    steps = sum(r.get("steps", 0) for r in history if "train_seconds" in r)
-    return round(sum(r["train_seconds"] for r in history if "train_seconds" in r) / steps, 4) if steps else None
+    timed = [r for r in history if "train_seconds" in r]
+    steps = sum(r.get("steps", 0) for r in timed)
+    return round(sum(r["train_seconds"] for r in timed) / steps, 4) if steps else None
 
 
 class Trainer:
@@ -136,12 +137,9 @@ class Trainer:
         self.method = self.group.convert_sync_batchnorm(self.method, cfg.sync_bn)
         self.student_forward = self.student  # DDP-wrapped in run(), after resuming, when in a process group
 
-        params = [
-            {"params": [p for p in self.student.parameters() if p.requires_grad]},
-            {"params": [p for p in self.method.parameters() if p.requires_grad]},
-        ]
-        params = [g for g in params if g["params"]]
         self.method_params = [p for p in self.method.parameters() if p.requires_grad]
+        params = [{"params": [p for p in self.student.parameters() if p.requires_grad]}, {"params": self.method_params}]
+        params = [g for g in params if g["params"]]
         self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
         self.class_weights = torch.tensor(self.spec.class_weights, dtype=torch.float32, device=self.device)
         self.amp_dtype = None
@@ -226,20 +224,16 @@ class Trainer:
         seed = epoch_seed(self.cfg.seed, epoch)
         # augmentation in the main process (num_workers=0) draws from these; process r of a group from seed + r
         seed_everything(seed + self.group.rank)
+        sampler = None
         if self.group.active:
             sampler = DistributedSampler(self.train_set, num_replicas=self.group.world_size, rank=self.group.rank,
                                          shuffle=True, seed=0)
             sampler.set_epoch(seed)  # the permutation is drawn from seed 0 + epoch_seed(seed, epoch)
-            return DataLoader(
-                self.train_set, batch_size=self.local_batch, sampler=sampler,
-                drop_last=len(sampler) >= self.local_batch, num_workers=self.cfg.num_workers,
-                generator=torch.Generator().manual_seed(seed + self.group.rank), pin_memory=self.cuda,
-                persistent_workers=False,
-            )
-        gen = torch.Generator().manual_seed(seed)
+        share = len(sampler) if sampler is not None else len(self.train_set)  # images this process sees
         return DataLoader(
-            self.train_set, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(self.train_set) >= self.cfg.batch_size,
-            num_workers=self.cfg.num_workers, generator=gen, pin_memory=self.cuda,
+            self.train_set, batch_size=self.local_batch, sampler=sampler, shuffle=sampler is None,
+            drop_last=share >= self.local_batch, num_workers=self.cfg.num_workers,
+            generator=torch.Generator().manual_seed(seed + self.group.rank), pin_memory=self.cuda,
             persistent_workers=False,
         )
 
@@ -380,14 +374,15 @@ class Trainer:
                 "config": cfg.to_dict(),
             }
             if group.active:
+                identical = len(set(digests)) == 1
                 metrics["distributed"] = {
                     "backend": group.backend,
                     "batch_size_per_process": self.local_batch,
-                    "sync_batchnorm": group.backend == "nccl" and cfg.sync_bn,
+                    "sync_batchnorm": group.uses_sync_bn(cfg.sync_bn),
                     "replica_param_sha256": digests,
-                    "replicas_identical": len(set(digests)) == 1,
+                    "replicas_identical": identical,
                 }
-                if len(set(digests)) != 1:
+                if not identical:
                     print(f"warning: the {group.world_size} processes ended with different parameters "
                           f"({digests}); model.pt holds process 0's", flush=True)
             _write_json(metrics, cfg.out / "metrics.json")

@@ -210,9 +210,7 @@ def build_figures(runs_dir, out_dir, which=tuple(FIGURE_FILES), seed: int | None
         if w == "fig1":
             kernel_sweep(runs, path)
         elif w == "fig2":
-            from intrakd.report.qualitative import qualitative_figure
-
-            from intrakd.report.qualitative import image_scores
+            from intrakd.report.qualitative import image_scores, qualitative_figure
 
             f = figs["fig2"]
             dirs = select_runs(runs, f["dataset"], f["model"], f["methods"], seed)

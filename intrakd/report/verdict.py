@@ -332,20 +332,28 @@ def image_rows(scores: dict | None, level: float = LEVEL) -> list[dict]:
                 b = here[here.method == other].set_index("image")[column]
                 common = a.dropna().index.intersection(b.dropna().index)
                 a, b = a.loc[common], b.loc[common]
-            effect, low, high, df = paired_interval(a.to_numpy(), b.to_numpy(), level)
-            source, _ = CLAIMS[claim]
+            a, b = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
             rows.append({
-                "claim": claim, "source": source, "dataset": f["dataset"], "metric": metric, "unit": "images",
-                "a": _label(a_side), "b": _label(b_side), "direction": direction, "margin": math.nan,
+                "claim": claim, "source": CLAIMS[claim][0], "dataset": f["dataset"], "metric": metric,
+                "unit": "images", "a": _label(a_side), "b": _label(b_side), "direction": direction, "margin": math.nan,
                 "paper_a": math.nan, "paper_b": math.nan, "paper_effect": math.nan,
-                "mean_a": a.mean() if a.size else math.nan, "sd_a": a.std(ddof=1) if a.size > 1 else math.nan,
-                "n_a": int(a.size),
-                "mean_b": b.mean() if b.size else math.nan, "sd_b": b.std(ddof=1) if b.size > 1 else math.nan,
-                "n_b": int(b.size),
-                "effect": effect, "ci_low": low, "ci_high": high, "df": df,
-                "verdict": judge(direction, low, high, a.size, b.size),
+                **_outcome(a, b, direction, paired_interval(a, b, level)),
             })
     return rows
+
+
+def _outcome(a: np.ndarray, b: np.ndarray, direction: str, interval: tuple,
+             margin: float = DEFAULT_STABLE_MARGIN) -> dict:
+    """The measured columns of a comparison row: each side's mean, sd and n, the interval and the verdict."""
+    effect, low, high, df = interval
+    return {
+        "mean_a": a.mean() if a.size else math.nan, "sd_a": a.std(ddof=1) if a.size > 1 else math.nan,
+        "n_a": int(a.size),
+        "mean_b": b.mean() if b.size else math.nan, "sd_b": b.std(ddof=1) if b.size > 1 else math.nan,
+        "n_b": int(b.size),
+        "effect": effect, "ci_low": low, "ci_high": high, "df": df,
+        "verdict": judge(direction, low, high, a.size, b.size, margin),
+    }
 
 
 def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARGIN,
@@ -366,20 +374,13 @@ def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARG
     for comp in table_comparisons() + sweep_comparisons(runs, stable_margin):
         a = _values(runs, comp["dataset"], comp["side_a"])
         b = _values(runs, comp["dataset"], comp["side_b"])
-        effect, low, high, df = welch_interval(a, b, level)
-        source, _ = CLAIMS[comp["claim"]]
         rows.append({
-            "claim": comp["claim"], "source": source, "dataset": comp["dataset"], "metric": metrics[comp["dataset"]],
-            "unit": "seeds",
+            "claim": comp["claim"], "source": CLAIMS[comp["claim"]][0], "dataset": comp["dataset"],
+            "metric": metrics[comp["dataset"]], "unit": "seeds",
             "a": _label(comp["side_a"]), "b": _label(comp["side_b"]), "direction": comp["direction"],
             "margin": comp["margin"], "paper_a": comp["paper_a"], "paper_b": comp["paper_b"],
             "paper_effect": comp["paper_a"] - comp["paper_b"],
-            "mean_a": a.mean() if a.size else math.nan, "sd_a": a.std(ddof=1) if a.size > 1 else math.nan,
-            "n_a": int(a.size),
-            "mean_b": b.mean() if b.size else math.nan, "sd_b": b.std(ddof=1) if b.size > 1 else math.nan,
-            "n_b": int(b.size),
-            "effect": effect, "ci_low": low, "ci_high": high, "df": df,
-            "verdict": judge(comp["direction"], low, high, a.size, b.size, stable_margin),
+            **_outcome(a, b, comp["direction"], welch_interval(a, b, level), stable_margin),
         })
     rows += image_rows(scores, level)
     return pd.DataFrame(rows, columns=OUT_COLUMNS)

@@ -77,6 +77,7 @@ RUNS = grid_runs()
 OUTPUTS = sorted({t for entry in config["grid"] for t in entry["tables"]})
 TABLES = [t for t in OUTPUTS if t.startswith("table")]
 FIGURES = [t for t in OUTPUTS if t.startswith("fig")]
+FIGURE_JOBS = [*FIGURES, "curves"]  # what the `figures` job draws: the grid's figures and the training curves
 
 
 wildcard_constraints:
@@ -220,7 +221,7 @@ def figure_outputs():
     of Fig. 2 / Fig. 3 that the verdict tests those figures' claims on."""
     from intrakd.report.figures import FIGURE_FILES, SCORE_FILES
 
-    return [f"results/figures/{FIGURE_FILES[f]}" for f in [*FIGURES, "curves"]] + [
+    return [f"results/figures/{FIGURE_FILES[f]}" for f in FIGURE_JOBS] + [
         f"results/figures/{SCORE_FILES[f]}" for f in FIGURES if f in SCORE_FILES]
 
 
@@ -231,7 +232,7 @@ def figure_models(wildcards):
 
 def figures_params(wildcards):
     return yaml.safe_dump({"runs_dir": all_metrics(), "out_figures": "results/figures", "out_tables": "results/tables",
-                           "which": ",".join([*FIGURES, "curves"])}, default_flow_style=True, width=10_000).strip()
+                           "which": ",".join(FIGURE_JOBS)}, default_flow_style=True, width=10_000).strip()
 
 
 def gpus(wildcards):
