@@ -20,22 +20,17 @@ import importlib
 from intrakd.engine import NonFiniteLossError, RunConfig, train
 from intrakd.models.checkpoint import load_weights
 
+from helpers import history_without_timings, same_weights, tiny_apollo, tiny_cfg
+
 train_module = importlib.import_module("intrakd.engine.train")  # the package re-exports train()
 
 
 @pytest.fixture(scope="module")
 def apollo_root(tmp_path_factory) -> Path:
-    from intrakd.data.synth import generate
-
-    root = tmp_path_factory.mktemp("data") / "apolloscape"
-    generate("apolloscape", root, num=4, seed=0, size=(424, 340))
-    return root
+    return tiny_apollo(tmp_path_factory, num=4)
 
 
-def _cfg(root: Path, out: Path, **kw) -> RunConfig:
-    base = dict(dataset="apolloscape", data_root=str(root), student="erfnet", width=0.125, method="baseline",
-                epochs=2, batch_size=2, input_size=[104, 32], out_dir=str(out), threads=1)
-    return RunConfig(**(base | kw))
+_cfg = tiny_cfg
 
 
 def _crash_in_second_epoch(monkeypatch):
@@ -94,12 +89,8 @@ def test_interrupted_run_resumes_exactly(apollo_root, tmp_path, monkeypatch):
     monkeypatch.setattr(train_module.Trainer, "train_epoch", original)
     resumed = train(_cfg(apollo_root, tmp_path / "cut"))
     assert resumed["value"] == reference["value"]
-    a = torch.load(tmp_path / "ref/model.pt", weights_only=True)["state_dict"]
-    b = torch.load(tmp_path / "cut/model.pt", weights_only=True)["state_dict"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    ref_hist = pd.read_csv(tmp_path / "ref/history.csv").drop(columns=["epoch_seconds", "train_seconds"])
-    cut_hist = pd.read_csv(tmp_path / "cut/history.csv").drop(columns=["epoch_seconds", "train_seconds"])
-    pd.testing.assert_frame_equal(ref_hist, cut_hist)
+    assert same_weights(tmp_path / "ref", tmp_path / "cut")
+    pd.testing.assert_frame_equal(history_without_timings(tmp_path / "ref"), history_without_timings(tmp_path / "cut"))
 
 
 def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(apollo_root, tmp_path, monkeypatch):
@@ -161,8 +152,6 @@ def test_cpu_training_is_bitwise_deterministic(apollo_root, tmp_path, student):
         warnings.simplefilter("always")
         runs = [train(_cfg(apollo_root, tmp_path / f"run{i}", student=student, epochs=1)) for i in range(2)]
     assert runs[0]["value"] == runs[1]["value"]
-    a = torch.load(tmp_path / "run0/model.pt", weights_only=True)["state_dict"]
-    b = torch.load(tmp_path / "run1/model.pt", weights_only=True)["state_dict"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert same_weights(tmp_path / "run0", tmp_path / "run1")
     flagged = {str(w.message).split(" ")[0] for w in caught if "deterministic implementation" in str(w.message)}
     assert flagged <= ({"max_unpooling2d_forward_out"} if student == "enet" else set())

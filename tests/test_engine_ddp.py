@@ -18,14 +18,12 @@ import yaml
 from intrakd.engine import RunConfig, train
 from intrakd.engine import distributed
 
+from helpers import history_without_timings, same_weights, tiny_apollo, tiny_cfg
+
 
 @pytest.fixture(scope="module")
 def apollo_root(tmp_path_factory) -> Path:
-    from intrakd.data.synth import generate
-
-    root = tmp_path_factory.mktemp("data") / "apolloscape"
-    generate("apolloscape", root, num=6, seed=0, size=(424, 340))
-    return root
+    return tiny_apollo(tmp_path_factory, num=6)
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +40,7 @@ def teacher_ckpt(tmp_path_factory) -> Path:
 
 
 def _cfg(root: Path, out: Path, **kw) -> RunConfig:
-    base = dict(dataset="apolloscape", data_root=str(root), student="erfnet", width=0.125, method="baseline",
-                epochs=2, batch_size=2, input_size=[104, 32], out_dir=str(out), threads=1, nproc=2)
-    return RunConfig(**(base | kw))
+    return tiny_cfg(root, out, **({"nproc": 2} | kw))
 
 
 def _skd_adv(root: Path, out: Path, teacher: Path) -> RunConfig:
@@ -121,12 +117,8 @@ def test_interrupted_two_process_run_resumes_exactly(skd_run, tmp_path):
     assert resumed["value"] == reference["value"]
     _assert_replicas_identical(resumed)
     assert resumed["distributed"]["replica_param_sha256"] == reference["distributed"]["replica_param_sha256"]
-    a = torch.load(ref_cfg.out / "model.pt", weights_only=True)["state_dict"]
-    b = torch.load(cfg.out / "model.pt", weights_only=True)["state_dict"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    ref_hist = pd.read_csv(ref_cfg.out / "history.csv").drop(columns=["epoch_seconds", "train_seconds"])
-    cut_hist = pd.read_csv(cfg.out / "history.csv").drop(columns=["epoch_seconds", "train_seconds"])
-    pd.testing.assert_frame_equal(ref_hist, cut_hist)
+    assert same_weights(ref_cfg.out, cfg.out)
+    pd.testing.assert_frame_equal(history_without_timings(ref_cfg.out), history_without_timings(cfg.out))
 
 
 @pytest.mark.slow  # ~15 s of process start-up for one error message

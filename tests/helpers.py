@@ -1,0 +1,38 @@
+"""Helpers shared by the engine tests: a tiny synthetic ApolloScape tree, a tiny run config, and comparisons of
+two runs' weights and histories (timing columns aside)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from intrakd.engine import RunConfig
+
+TIMING_COLUMNS = ["epoch_seconds", "train_seconds"]
+
+
+def tiny_apollo(tmp_path_factory, num: int) -> Path:
+    from intrakd.data.synth import generate
+
+    root = tmp_path_factory.mktemp("data") / "apolloscape"
+    generate("apolloscape", root, num=num, seed=0, size=(424, 340))
+    return root
+
+
+def tiny_cfg(root: Path, out: Path, **kw) -> RunConfig:
+    base = dict(dataset="apolloscape", data_root=str(root), student="erfnet", width=0.125, method="baseline",
+                epochs=2, batch_size=2, input_size=[104, 32], out_dir=str(out), threads=1)
+    return RunConfig(**(base | kw))
+
+
+def same_weights(a_dir: Path, b_dir: Path) -> bool:
+    """Whether the ``model.pt`` of two run folders hold the same tensors under the same names."""
+    a = torch.load(Path(a_dir) / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(Path(b_dir) / "model.pt", weights_only=True)["state_dict"]
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def history_without_timings(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(Path(run_dir) / "history.csv").drop(columns=TIMING_COLUMNS)
