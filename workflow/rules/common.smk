@@ -124,6 +124,11 @@ def _data_params(dataset):
     }
 
 
+def optim_settings(kind, ds):
+    """`train` or `teacher_train` with the dataset's overrides: the optimiser settings of one job."""
+    return {**config[kind], **config["datasets"][ds].get(kind, {})}
+
+
 def student_params(wildcards):
     """The whole parameter set of one student run, as the YAML string papermill's -y takes.
 
@@ -135,8 +140,7 @@ def student_params(wildcards):
     params = {
         "role": "student",
         **_data_params(ds),
-        **config["train"],
-        **config["datasets"][ds].get("train", {}),
+        **optim_settings("train", ds),
         "student": st,
         "width": config["students"].get(st, {}).get("width", 1.0),
         "method": base_method(me),
@@ -163,8 +167,7 @@ def teacher_params(wildcards):
     params = {
         "role": "teacher",
         **_data_params(ds),
-        **config["teacher_train"],
-        **config["datasets"][ds].get("teacher_train", {}),
+        **optim_settings("teacher_train", ds),
         "student": t["model"],
         "width": t["width"],
         "method": "baseline",
@@ -235,9 +238,10 @@ def figures_params(wildcards):
                            "which": ",".join(FIGURE_JOBS)}, default_flow_style=True, width=10_000).strip()
 
 
-def gpus(wildcards):
-    """GPUs one training job asks for: one per process (`train.nproc`) when CUDA is present."""
-    return GPUS_PER_JOB * int(config["train"].get("nproc", 1))
+def gpus(kind):
+    """GPUs a `kind` job (train / teacher_train) asks for: one per process (its own `nproc`, dataset overrides
+    included) when CUDA is present."""
+    return lambda wildcards: GPUS_PER_JOB * int(optim_settings(kind, wildcards.dataset).get("nproc", 1))
 
 
 def failed_notebook(wildcards, output):

@@ -12,7 +12,7 @@ rule teacher:
         "results/benchmarks/runs/{dataset}/{teacher}/teacher/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=gpus,
+        gpu=gpus("teacher_train"),
     conda:
         "../../environment.yml"
     params:
@@ -39,7 +39,7 @@ rule train:
         "results/benchmarks/runs/{dataset}/{student}/{method}/seed{seed}.tsv"
     threads: 2
     resources:
-        gpu=gpus,
+        gpu=gpus("train"),
     conda:
         "../../environment.yml"
     params:
