@@ -2,7 +2,7 @@
 """Quick-start entry point for a fresh clone: needs only Python 3.11 and pip.
 
     python3 tasks.py reproduce   # build the default results (tables, figures, executed notebooks, report)
-    python3 tasks.py reproduce --preset quick   # another preset: smoke | quick | default | paper
+    python3 tasks.py reproduce --preset quick   # another preset: smoke | quick | default | standard | paper
     python3 tasks.py test        # run the test suite (fast tests; add -m slow for the long ones)
 
 Both first create the project-local virtual environment ``.venv`` (torch 2.14.1 / torchvision 0.29.1, the package
@@ -55,7 +55,8 @@ def _env() -> dict:
     return env
 
 
-PRESETS = {"default": ".", "smoke": ".test", "quick": "presets/quick", "paper": "presets/paper"}
+PRESETS = {"default": ".", "smoke": ".test", "quick": "presets/quick", "standard": "presets/standard",
+           "paper": "presets/paper"}
 
 
 def reproduce(args: list[str]) -> None:

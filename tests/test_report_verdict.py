@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from intrakd.report.tables import OPTION_COLUMNS, RUN_COLUMNS, collect_runs, find_metrics
 from intrakd.report.verdict import (
-    CLAIMS, judge, paired_interval, summary, table_comparisons, verdict_table, welch_interval,
+    CLAIMS, judge, paired_interval, summary, table_comparisons, to_markdown, verdict_table, welch_interval,
 )
 
 T_975_DF2 = 4.302652729749464  # Student t 0.975 quantile, 2 degrees of freedom (printed tables: 4.303)
@@ -229,3 +230,46 @@ def test_figure_claims_pair_per_image_scores():
     bare = verdict_table(runs)
     assert (bare[bare.claim.isin(["F2.more_accurate", "F3.rational"])].verdict == "not run").all()
     assert set(bare.unit) == {"seeds", "images"}
+
+
+def _crn_runs(a_values, b_values, same_data=True):
+    """ERFNet + IntRA-KD (a) against ERFNet (b) on ApolloScape, seeds 0.., with the engine's digests."""
+    rows = []
+    for method, values in (("intrakd", a_values), ("baseline", b_values)):
+        for seed, v in enumerate(values):
+            data = f"data{seed}" if same_data or method == "baseline" else f"other{seed}"
+            rows.append({"dataset": "apolloscape", "student": "erfnet", "method": method, "seed": seed, "value": v,
+                         "floor": 5.4, "metric": "miou", "data_source": "synthetic", "path": f"/x/{method}{seed}",
+                         "init_sha256": f"init{seed}", "data_sha256": data, "base_method": method,
+                         "kernel": math.nan})
+    return pd.DataFrame(rows, columns=RUN_COLUMNS + OPTION_COLUMNS)
+
+
+def test_common_random_numbers_pair_by_seed_and_the_interval_matches_scipy():
+    from scipy import stats
+
+    a, b = [17.0, 18.5, 17.3], [15.0, 17.0, 15.5]
+    row = _row(verdict_table(_crn_runs(a, b)), "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
+    assert row.test == "paired t (seeds)"
+    ci = stats.ttest_rel(a, b).confidence_interval(0.95)
+    assert (row.ci_low, row.ci_high) == pytest.approx((ci.low, ci.high))
+    assert row.effect == pytest.approx(np.mean(np.subtract(a, b))) and row.df == 2
+    # other training data on one side: no common random numbers, unpaired Welch interval
+    welch = _row(verdict_table(_crn_runs(a, b, same_data=False)), "T5.improves", "erfnet + IntRA-KD",
+                 "erfnet (baseline)")
+    assert welch.test == "Welch t (seeds)"
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert (welch.ci_low, welch.ci_high) == pytest.approx((ci.low, ci.high))
+    # pairing is what makes this decisive: per-seed differences 2.0, 1.5, 1.8 vary less than the seeds do
+    assert row.verdict == "agree" and welch.verdict == "inconclusive"
+
+
+def test_a_side_near_its_floor_is_not_learned_never_agree_or_disagree():
+    runs = _crn_runs([7.0, 7.2, 7.1], [5.5, 5.6, 5.5])  # baseline 0.1-0.2 above its floor of 5.4
+    table = verdict_table(runs)
+    row = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
+    assert row.verdict == "not learned" and row.ci_low > 0  # the interval alone would say "agree"
+    assert (row.floor_a, row.floor_b) == pytest.approx((5.4, 5.4))
+    assert summary(table).set_index("claim").loc["T5.improves", "not learned"] == 1
+    md = to_markdown(table, "synthetic", "abc")
+    assert "| paired t (seeds) |" in md and "**not learned**" in md and "(5.40)" in md

@@ -70,7 +70,11 @@ def test_smoke_run_builds_table_figure_notebooks_and_sidecars(smoke_run):
     assert teacher["role"] == "teacher"
     assert (w / "results/figures/training_curves.png").stat().st_size > 1000
     verdict = pd.read_csv(w / "results/tables/verdict.csv")
-    assert set(verdict["verdict"]) <= {"agree", "disagree", "inconclusive", "not run"}
+    assert set(verdict["verdict"]) <= {"agree", "disagree", "inconclusive", "not learned", "not run"}
+    # two epochs on four images learn nothing: the smoke runs sit on their floor and the verdict says so
+    t5 = verdict[(verdict.claim == "T5.improves") & (verdict.dataset == "apolloscape") & (verdict.n_a > 0)]
+    assert list(t5.verdict) == ["not learned"] and t5.floor_b.notna().all()
+    assert "**not learned**" in md
     assert "synthetic" in (w / "results/tables/verdict.md").read_text()
 
 

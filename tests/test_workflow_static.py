@@ -98,6 +98,26 @@ def test_full_grid_presets_list_exactly_the_paper_grid(preset, tmp_path):
     assert config["teachers"]["cityscapes"]["model"] == "deeplabv3plus_r101"
 
 
+def test_standard_preset_is_the_apolloscape_half_of_the_paper_on_the_default_world(tmp_path):
+    """Tables 1, 4, 5 (ApolloScape column) and Figs. 1-3, 3 seeds, on the default preset's world and recipe."""
+    config = yaml.safe_load((REPO / "presets/standard/config/config.yaml").read_text())
+    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert config["datasets"]["apolloscape"] == default["datasets"]["apolloscape"]
+    assert {k: v for k, v in config["train"].items() if k != "epochs"} == \
+        {k: v for k, v in default["train"].items() if k != "epochs"}
+    runs = {(d, s, m) for g in config["grid"] for d in g["datasets"] for s in g["students"] for m in g["methods"]}
+    table_1 = {("apolloscape", s, m) for s in ("enet", "resnet18")
+               for m in ("baseline", "dks", "sad", "kd", "skd", "psn", "irg", "bifpn", "intrakd")}
+    table_4 = {("apolloscape", "erfnet", m) for m in ("baseline", "kd", "mimic", "skd_pair", "at", "intra")}
+    table_5 = {("apolloscape", s, m) for s in ("erfnet", "swiftnet_rn18") for m in ("baseline", "intrakd")}
+    sweep = {("apolloscape", "erfnet", m) for m in config["methods"] if m.startswith("intra_k")}
+    assert runs == table_1 | table_4 | table_5 | sweep | {("apolloscape", "erfnet", "bifpn")}
+    kernels = {config["methods"][m]["options"]["kernel"] for m in (r[2] for r in sweep)}
+    assert config["seeds"] == [0, 1, 2] and 5 in kernels and max(kernels) >= 100
+    counts = _dry_run_jobs(_copy_config(tmp_path, config))
+    assert counts["train"] == len(runs) * 3 and counts["teacher"] == 1 and counts["table"] == 3
+
+
 def test_invalid_config_value_names_the_key(tmp_path):
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     config["train"]["epochs"] = 0

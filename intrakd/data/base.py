@@ -66,6 +66,20 @@ class SegDataset(Dataset):
         self.rotate_deg = float(spec.rotate_deg if rotate_deg is None else rotate_deg)
         mean = spec.mean if spec.channel_order == "BGR" else spec.mean[::-1]
         self._pad_bgr = tuple(float(v) for v in mean)
+        self.augment_seed: int | None = None
+
+    def set_augment_seed(self, seed: int | None) -> None:
+        """Draw item ``i``'s training augmentation from a generator seeded by (``seed``, ``i``) alone (None: torch's
+        global RNG). The engine sets one seed per epoch, so what an item looks like in an epoch depends on the run's
+        seed, the epoch and the item, never on what else consumed random numbers (a method's own draws, the loader's
+        worker count, the process rank): runs of one seed with different methods see the same data."""
+        self.augment_seed = None if seed is None else int(seed)
+
+    def _augment_rng(self, i: int) -> torch.Generator | None:
+        if self.augment_seed is None:
+            return None
+        mixed = np.random.SeedSequence([self.augment_seed, int(i)]).generate_state(1, np.uint64)[0]
+        return torch.Generator().manual_seed(int(mixed) & 0x7FFF_FFFF_FFFF_FFFF)
 
     # ------------------------------------------------------------------ format hooks
     def label_path(self, i: int) -> Path:
@@ -133,6 +147,7 @@ class SegDataset(Dataset):
             image, label = transforms.train_augment(
                 image, label, crop=self.crop, scale=self.spec.train_scale, rotate_deg=self.rotate_deg,
                 hflip=self.spec.hflip, pad_image=self._pad_bgr, ignore_index=self.spec.ignore_index,
+                rng=self._augment_rng(i),
             )
         return {
             "image": transforms.normalise(image, self.spec.mean, self.spec.std, self.spec.channel_order),

@@ -11,7 +11,9 @@ def _synth(args) -> int:
     from intrakd.data.synth import generate, parse_size
 
     size = parse_size(args.size) if args.size else None
-    root = generate(args.dataset, args.out, num=args.num, seed=args.seed, size=size, overwrite=args.force)
+    world = {} if args.paint_width is None else {"paint_width": args.paint_width}
+    root = generate(args.dataset, args.out, num=args.num, seed=args.seed, size=size, overwrite=args.force,
+                    world=world)
     print(root)
     return 0
 
@@ -32,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--num", type=int, default=12, help="labelled images (2/3 train, rest val; default 12)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", default=None, help="WxH (default: a CPU-friendly size per dataset)")
+    p.add_argument("--paint-width", type=float, default=None,
+                   help="widen every thin painted stroke by this factor (world knob; default 1)")
     p.add_argument("--force", action="store_true", help="replace an existing generated tree at OUT")
     p.set_defaults(func=_synth)
 

@@ -3,7 +3,8 @@
 Order, as in the IntRA-KD / ERFNet-CULane recipes: drop the top rows -> resize to the network input
 (image INTER_LINEAR, label INTER_NEAREST) -> [train: random rescale -> random crop (pad image with the mean,
 label with ignore) -> random rotation with probability 0.5 (same padding) -> optional hflip] -> normalise.
-All randomness is drawn from torch's global RNG, so the engine's per-epoch seeding makes runs resumable.
+Randomness is drawn from the ``rng`` generator passed in (the engine gives every training item its own, seeded by
+the epoch and the item's index: see ``SegDataset.set_augment_seed``), or from torch's global RNG without one.
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ def resize_pair(image: np.ndarray, label: np.ndarray | None, size: tuple[int, in
     return image, label
 
 
-def _uniform(lo: float, hi: float) -> float:
-    return lo + (hi - lo) * float(torch.rand(()))
+def _uniform(lo: float, hi: float, rng: torch.Generator | None = None) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=rng))
 
 
-def _randint(n: int) -> int:
-    return int(torch.randint(n, ())) if n > 0 else 0
+def _randint(n: int, rng: torch.Generator | None = None) -> int:
+    return int(torch.randint(n, (), generator=rng)) if n > 0 else 0
 
 
-def random_crop(image, label, crop: tuple[int, int], pad_image, ignore_index: int):
+def random_crop(image, label, crop: tuple[int, int], pad_image, ignore_index: int, rng=None):
     """Random (W, H) crop; images smaller than the crop are padded (bottom/right) first."""
     cw, ch = crop
     h, w = label.shape
@@ -50,7 +51,7 @@ def random_crop(image, label, crop: tuple[int, int], pad_image, ignore_index: in
         label = cv2.copyMakeBorder(label, 0, max(0, ch - h), 0, max(0, cw - w), cv2.BORDER_CONSTANT,
                                    value=ignore_index)
         h, w = label.shape
-    y, x = _randint(h - ch + 1), _randint(w - cw + 1)
+    y, x = _randint(h - ch + 1, rng), _randint(w - cw + 1, rng)
     return image[y : y + ch, x : x + cw], label[y : y + ch, x : x + cw]
 
 
@@ -66,18 +67,19 @@ def rotate(image, label, angle: float, pad_image, ignore_index: int):
 
 
 def train_augment(image, label, *, crop, scale=(1.0, 1.0), rotate_deg=0.0, hflip=False, pad_image=(0, 0, 0),
-                  ignore_index=255):
-    """The training half of the recipe on an already resized pair; output is exactly ``crop`` (W, H)."""
+                  ignore_index=255, rng: torch.Generator | None = None):
+    """The training half of the recipe on an already resized pair; output is exactly ``crop`` (W, H).
+    ``rng``: the generator every random draw comes from (torch's global one when None)."""
     pad_image = tuple(float(v) for v in pad_image)
     lo, hi = scale
     if hi > lo or lo != 1.0:
-        s = _uniform(lo, hi)
+        s = _uniform(lo, hi, rng)
         h, w = label.shape
         image, label = resize_pair(image, label, (max(1, int(round(w * s))), max(1, int(round(h * s)))))
-    image, label = random_crop(image, label, crop, pad_image, ignore_index)
-    if rotate_deg and float(torch.rand(())) < 0.5:
-        image, label = rotate(image, label, _uniform(-rotate_deg, rotate_deg), pad_image, ignore_index)
-    if hflip and float(torch.rand(())) < 0.5:
+    image, label = random_crop(image, label, crop, pad_image, ignore_index, rng)
+    if rotate_deg and float(torch.rand((), generator=rng)) < 0.5:
+        image, label = rotate(image, label, _uniform(-rotate_deg, rotate_deg, rng), pad_image, ignore_index)
+    if hflip and float(torch.rand((), generator=rng)) < 0.5:
         image, label = image[:, ::-1], label[:, ::-1]
     return np.ascontiguousarray(image), np.ascontiguousarray(label)
 

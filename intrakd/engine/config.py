@@ -30,8 +30,9 @@ class RunConfig:
     seed: int = 0
     epochs: int = 1
     batch_size: int = 2
+    optimizer: str = "sgd"  # "sgd" (the paper recipe's) | "adam" | "adamw"; the poly schedule applies to all
     lr: float = 0.01
-    momentum: float = 0.9
+    momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4
     poly_power: float = 0.9
     exist_weight: float = 0.1
@@ -46,8 +47,10 @@ class RunConfig:
     num_workers: int = 0
     threads: int = 0  # torch intra-op threads (0: leave torch's default)
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
-    amp: bool = True  # mixed precision, used on CUDA only
-    channels_last: bool = True  # used on CUDA only
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)
+    cpu_amp: bool = False  # bf16 autocast on the CPU (fast where the CPU has AVX-512 BF16 / AMX; slow elsewhere)
+    channels_last: bool = True  # NHWC memory format for the networks and inputs (CUDA and CPU)
+    torch_compile: bool = False  # torch.compile the student's and the teacher's forward passes
     # Processes for this run (one per GPU on CUDA, gloo processes on CPU); > 1 trains with DDP under torchrun,
     # batch_size staying the global batch (see intrakd.engine.distributed).
     nproc: int = 1
@@ -103,6 +106,8 @@ class RunConfig:
             if self.device not in ("auto", "cpu", "cuda"):
                 raise ValueError(f"device {self.device!r} with nproc {self.nproc}: expected 'auto', 'cpu' or 'cuda' "
                                  "(each process takes the GPU numbered by its LOCAL_RANK)")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for key in ("lr", "width", "teacher_width"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
@@ -111,6 +116,9 @@ class RunConfig:
             if size is not None and (len(size) != 2 or any(int(s) % 8 for s in size)):
                 raise ValueError(f"{key} must be [W, H] with both divisible by 8, got {size!r}")
         return self
+
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 def _choice(key: str, value: Any, valid) -> None:

@@ -24,10 +24,11 @@ What changes against one process
   ``SyncBatchNorm``, so statistics are those of the global batch as in one process. gloo has no SyncBatchNorm:
   on CPU each process normalises its own share of the batch (and process 0's running statistics are kept,
   which DDP broadcasts at every step).
-* Data order: a ``DistributedSampler`` whose epoch is ``epoch_seed(seed, epoch)``; process r draws its
-  augmentation from ``epoch_seed(seed, epoch) + r``. A killed run resumes exactly (every process loads the
-  same ``ckpt/last.pt``), but the result of an N-process run differs from a one-process run of the same seed,
-  and the checkpoint of one is stale for the other (``nproc`` is part of the fingerprint).
+* Data order: a ``DistributedSampler`` whose epoch is ``epoch_seed(seed, epoch)``; an item's augmentation comes
+  from (``epoch_seed(seed, epoch)``, item) whichever process loads it, dropout from ``epoch_seed + r`` on process
+  r; ``data_sha256`` in metrics.json covers process 0's share of the data. A killed run resumes exactly (every
+  process loads the same ``ckpt/last.pt``), but the result of an N-process run differs from a one-process run of
+  the same seed, and the checkpoint of one is stale for the other (``nproc`` is part of the fingerprint).
 * The student is wrapped in ``DistributedDataParallel``; the method's trainable extras (adaptors,
   discriminators) are averaged by :meth:`ProcessGroup.average_gradients` before every optimiser step,
   including optimisers a method steps itself (SKD's discriminator).

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Subset
+
+#: what a run's ``floor`` scores: the trivial predictor every number is compared with
+FLOOR_PREDICTOR = ("class 0 everywhere (ApolloScape void, CULane/LLAMAS background, Cityscapes road), "
+                   "every lane marked absent")
 
 
 def paper_units(metric: str, value: float) -> float:
@@ -28,6 +33,44 @@ def predict(model, loader: DataLoader, device: torch.device, amp: bool = False):
             out = model(images)
         for k, idx in enumerate(batch["index"].tolist()):
             yield idx, out["logits"][k].float(), (out["exist"][k].float() if "exist" in out else None)
+
+
+class BackgroundPredictor(nn.Module):
+    """The trivial predictor of ``FLOOR_PREDICTOR``: logits that make class 0 the certain answer at every pixel
+    (softmax 1 for class 0, 0 for the others) and lane-existence logits that say no lane is present."""
+
+    def __init__(self, num_classes: int, num_lanes: int = 0):
+        super().__init__()
+        self.num_classes, self.num_lanes = int(num_classes), int(num_lanes)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        b, _, h, w = x.shape
+        logits = x.new_full((b, self.num_classes, h, w), -1e4, dtype=torch.float32)
+        logits[:, 0] = 0.0
+        out = {"logits": logits}
+        if self.num_lanes:
+            out["exist"] = x.new_full((b, self.num_lanes), -1e4, dtype=torch.float32)
+        return out
+
+
+def floor(dataset, spec, device: torch.device, *, batch_size: int = 2, max_images: int | None = None,
+          num_workers: int = 0) -> dict:
+    """The score of :class:`BackgroundPredictor` on ``dataset`` with ``spec.metric``: the same images and the same
+    metric as :func:`evaluate`, so a run's value is read against it (a value near its floor has learned nothing)."""
+    model = BackgroundPredictor(spec.num_classes, spec.num_lanes if spec.has_exist else 0)
+    result = evaluate(model, dataset, spec, device, batch_size=batch_size, max_images=max_images,
+                      num_workers=num_workers)
+    return {"predictor": FLOOR_PREDICTOR, **result}
+
+
+def per_class(result: dict) -> dict | None:
+    """Per-class scores of an :func:`evaluate` result: IoU per evaluated label (mIoU), AP per lane class (LLAMAS);
+    None for CULane F1, which is one count over all lanes."""
+    if result["metric"] == "miou":
+        return result["per_class"]
+    if result["metric"] == "map":
+        return result["ap"]
+    return None
 
 
 def evaluate(model, dataset, spec, device: torch.device, *, batch_size: int = 2, max_images: int | None = None,

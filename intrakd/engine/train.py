@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from intrakd.engine import distributed, provenance
 from intrakd.engine.config import RunConfig
-from intrakd.engine.evaluate import evaluate
+from intrakd.engine.evaluate import evaluate, floor, per_class
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -86,6 +87,17 @@ def _seconds_per_step(history: list[dict]) -> float | None:
     return round(sum(r["train_seconds"] for r in timed) / steps, 4) if steps else None
 
 
+def build_optimizer(cfg: RunConfig, params: list) -> torch.optim.Optimizer:
+    """``cfg.optimizer`` over ``params`` (the learning rate is then set every step by the poly schedule)."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"optimizer must be one of sgd, adam, adamw, got {cfg.optimizer!r}")
+
+
 class Trainer:
     """Holds the pieces of a run; :func:`train` is the one public entry point."""
 
@@ -113,9 +125,15 @@ class Trainer:
         )
         self.eval_set = build_dataset(cfg.dataset, cfg.data_root, cfg.eval_split, train=False, **size)
 
+        # Common random numbers: the student's initial weights depend on the seed alone (nothing above draws from
+        # the RNG, and the teacher and the method are built after it), so runs of one seed start equal whatever
+        # their method; ``init_sha256`` in metrics.json records it.
+        torch.manual_seed(cfg.seed)
         self.student = build_model(
             cfg.student, self.spec.num_classes, width=cfg.width, exist_head=self.spec.has_exist
-        ).to(self.device)
+        )
+        self.init_digest = distributed.parameter_digest(self.student)
+        self.student.to(self.device)
         self.teacher = None
         if cfg.teacher_checkpoint and cfg.teacher:
             self.teacher, self.teacher_meta = load_weights(
@@ -129,7 +147,7 @@ class Trainer:
             cfg.method, self.student, self.teacher, self.spec.num_classes,
             weights=cfg.method_weights or None, **cfg.method_options,
         ).to(self.device)
-        if self.cuda and cfg.channels_last:
+        if cfg.channels_last:
             self.student.to(memory_format=torch.channels_last)
             if self.teacher is not None:
                 self.teacher.to(memory_format=torch.channels_last)
@@ -140,11 +158,19 @@ class Trainer:
         self.method_params = [p for p in self.method.parameters() if p.requires_grad]
         params = [{"params": [p for p in self.student.parameters() if p.requires_grad]}, {"params": self.method_params}]
         params = [g for g in params if g["params"]]
-        self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        self.optimizer = build_optimizer(cfg, params)
         self.class_weights = torch.tensor(self.spec.class_weights, dtype=torch.float32, device=self.device)
         self.amp_dtype = None
         if self.cuda and cfg.amp:
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        elif not self.cuda and cfg.cpu_amp:
+            self.amp_dtype = torch.bfloat16
+            if not provenance.cpu_has_bf16():
+                print("warning: cpu_amp on a CPU without native bf16 (AVX-512 BF16 / AMX): bf16 autocast is emulated "
+                      "and slower than fp32; set cpu_amp: false", flush=True)
+        self.teacher_forward = self.teacher
+        if cfg.torch_compile and self.teacher is not None:  # the student's forward is compiled in run(), once wrapped
+            self.teacher_forward = torch.compile(self.teacher)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
 
         # per process: an equal share of the (padded) data set in batches of batch_size / world_size
@@ -222,7 +248,9 @@ class Trainer:
 
     def loader(self, epoch: int) -> DataLoader:
         seed = epoch_seed(self.cfg.seed, epoch)
-        # augmentation in the main process (num_workers=0) draws from these; process r of a group from seed + r
+        # each item's augmentation comes from (seed, item) alone (SegDataset.set_augment_seed); the global RNGs,
+        # which dropout draws from, restart from the epoch seed (process r of a group from seed + r)
+        self.train_set.set_augment_seed(seed)
         seed_everything(seed + self.group.rank)
         sampler = None
         if self.group.active:
@@ -243,16 +271,19 @@ class Trainer:
         self.method.train()
         sums: dict[str, float] = {}
         steps = 0
+        data_digest = hashlib.sha256()  # of every image and label this process trained on, in order
         t_start = time.perf_counter()
         for step, batch in enumerate(self.loader(epoch)):
             if step >= self.iters_per_epoch:
                 break
+            for key in ("image", "label"):
+                data_digest.update(batch[key].numpy().tobytes())
             it = epoch * self.iters_per_epoch + step
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr_at(it)
             images = batch["image"].to(self.device, non_blocking=True)
             labels = batch["label"].to(self.device, non_blocking=True)
-            if self.cuda and cfg.channels_last:
+            if cfg.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             batch_dev = {**batch, "image": images, "label": labels}
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
@@ -260,7 +291,7 @@ class Trainer:
                 t_out = None
                 if self.teacher is not None:
                     with torch.no_grad():
-                        t_out = self.teacher(images)
+                        t_out = self.teacher_forward(images)
                 terms = {"seg": F.cross_entropy(s_out["logits"].float(), labels, weight=self.class_weights,
                                                 ignore_index=self.spec.ignore_index)}
                 if self.spec.has_exist and "exist" in s_out:
@@ -292,7 +323,7 @@ class Trainer:
         if self.group.active:  # the losses of the global batch
             sums = dict(zip(sums, self.group.mean(list(sums.values()))))
         row = {"epoch": epoch + 1, "lr": self.lr_at((epoch + 1) * self.iters_per_epoch - 1), "steps": steps,
-               "train_seconds": round(time.perf_counter() - t_start, 3)}
+               "train_seconds": round(time.perf_counter() - t_start, 3), "data_sha256": data_digest.hexdigest()}
         row.update({f"loss_{k}": v / max(steps, 1) for k, v in sums.items()})
         return row
 
@@ -301,6 +332,25 @@ class Trainer:
             self.student, self.eval_set, self.spec, self.device, batch_size=self.cfg.batch_size,
             max_images=self.cfg.max_eval_images, amp=self.amp_dtype is not None,
         )
+
+    def floor_now(self) -> dict:
+        """The all-background floor of the evaluation set (same images, same metric as :meth:`validate_now`)."""
+        result = floor(self.eval_set, self.spec, self.device, batch_size=self.cfg.batch_size,
+                       max_images=self.cfg.max_eval_images)
+        return {"predictor": result["predictor"], "value": result["value"], "per_class": per_class(result)}
+
+    def data_digest(self) -> str:
+        """SHA-256 over the per-epoch digests of the training data (images and labels, in order)."""
+        h = hashlib.sha256()
+        for row in self.history:
+            h.update(str(row.get("data_sha256", "")).encode())
+        return h.hexdigest()
+
+    def wrap_student(self) -> None:
+        """The student's training forward: DDP-wrapped in a process group, then compiled when ``cfg.torch_compile``."""
+        self.student_forward = self.group.wrap(self.student)
+        if self.cfg.torch_compile:
+            self.student_forward = torch.compile(self.student_forward)
 
     # ------------------------------------------------------------------ the run
     def run(self) -> dict:
@@ -311,7 +361,7 @@ class Trainer:
         cfg.out.mkdir(parents=True, exist_ok=True)
         self.maybe_resume()  # every process loads the same checkpoint
         group.broadcast_module(self.method)  # the method's extras start equal (the student's: DDP does it)
-        self.student_forward = group.wrap(self.student)
+        self.wrap_student()
         t0 = time.perf_counter()
         result = None
         with group.synced_optimizers(exclude=self.optimizer):
@@ -355,6 +405,8 @@ class Trainer:
                 "seed": cfg.seed,
                 "metric": result["metric"],
                 "value": result["value"],
+                "per_class": per_class(result),
+                "floor": self.floor_now(),
                 "result": result,
                 "params": count_params(self.student),
                 "extra_params_train_only": sum(p.numel() for p in self.method.parameters()),
@@ -371,6 +423,9 @@ class Trainer:
                 + provenance.device_description(self.device),
                 "versions": provenance.library_versions(),
                 "git_commit": provenance.git_commit(),
+                # common random numbers: equal digests = equal initial weights / the same training data in order
+                "init_sha256": self.init_digest,
+                "data_sha256": self.data_digest(),
                 "config": cfg.to_dict(),
             }
             if group.active:

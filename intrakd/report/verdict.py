@@ -1,11 +1,22 @@
-"""Verdict table: every claim of the paper, tested against our runs with a Welch t-interval over seeds.
+"""Verdict table: every claim of the paper, tested against our runs with a t-interval over seeds.
 
 Each claim of the supplement (``paper_supplement.md``) becomes one or more *comparisons* (side a against side b
 on one dataset, e.g. ENet + IntRA-KD against ENet on ApolloScape) with a claimed direction:
 
-* ``>`` / ``<``: the claimed sign of mean(a) - mean(b). Verdict ``agree`` when the 95 % Welch interval of the
+* ``>`` / ``<``: the claimed sign of mean(a) - mean(b). Verdict ``agree`` when the 95 % interval of the
   difference excludes 0 on the claimed side, ``disagree`` when it excludes 0 on the other side, ``inconclusive``
   otherwise (and whenever a side has fewer than two seeds: the interval is then undefined).
+
+Which interval (column ``test``): the engine gives runs of one seed common random numbers (the same initial student
+weights and the same training data in the same order, whatever the method; ``init_sha256`` / ``data_sha256`` in
+their metrics.json). When both sides ran the same seeds and every seed's pair shares both digests, the sides are
+paired by seed and the interval is the paired t-interval of the per-seed differences (``paired t (seeds)``);
+otherwise (a teacher against students, other seeds, runs without digests) Welch's interval for unpaired samples
+(``Welch t (seeds)``).
+
+A side whose mean lies less than ``LEARNED_MARGIN`` above its floor (the all-background predictor on the same images,
+``floor`` in metrics.json) has not learned the task: the row's verdict is ``not learned`` whatever its interval, and
+it is never counted as agreement or disagreement.
 * ``~``: "remains almost the same" (Fig. 1, kernels 2-50): ``agree`` when the interval lies inside
   (-margin, +margin), ``disagree`` when it lies wholly outside that band, ``inconclusive`` otherwise. The paper
   gives no tolerance; ``stable_margin`` (metric units, default 0.5 mIoU point) is ours and printed with the table.
@@ -30,11 +41,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from intrakd.report.tables import METHOD_LABELS, data_note, paper_results
+from intrakd.report.tables import LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, paper_results
 
 LEVEL = 0.95
 DEFAULT_STABLE_MARGIN = 0.5
-VERDICTS = ("agree", "disagree", "inconclusive", "not run")
+VERDICTS = ("agree", "disagree", "inconclusive", NOT_LEARNED, "not run")
+PAIRED_SEEDS, WELCH_SEEDS, PAIRED_IMAGES = "paired t (seeds)", "Welch t (seeds)", "paired t (images)"
 
 #: id -> (source, the paper's wording). Quotes are the supplement's text; "[table]" marks a claim the paper makes
 #: only through its table (bold best rows, ordering of the printed numbers).
@@ -105,8 +117,8 @@ CLAIMS: dict[str, tuple[str, str]] = {
 }
 
 OUT_COLUMNS = ["claim", "source", "dataset", "metric", "unit", "a", "b", "direction", "margin", "paper_a", "paper_b",
-               "paper_effect", "mean_a", "sd_a", "n_a", "mean_b", "sd_b", "n_b", "effect", "ci_low", "ci_high",
-               "df", "verdict"]
+               "paper_effect", "mean_a", "sd_a", "n_a", "floor_a", "mean_b", "sd_b", "n_b", "floor_b", "test", "effect",
+               "ci_low", "ci_high", "df", "verdict"]
 #: claim -> (figure id, score column, metric name, claimed direction of IntRA-KD against each other method)
 IMAGE_CLAIMS = {"F2.more_accurate": ("fig2", "score", "image miou", ">"), "F3.rational": ("fig3", "mad", "graph mad", "<")}
 _NEEDED = ("dataset", "student", "method", "value")
@@ -269,17 +281,42 @@ def sweep_runs(runs: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:
     return runs[(runs.dataset == dataset) & (runs.student == model) & runs.kernel.notna()]
 
 
-def _values(runs: pd.DataFrame, dataset: str, side: tuple) -> np.ndarray:
+def _side_runs(runs: pd.DataFrame, dataset: str, side: tuple) -> pd.DataFrame:
+    """The runs of one side of a comparison, sorted by seed."""
     model, method = side[:2]
     if len(side) == 4:
         kernel, base = side[2:]
         if kernel is None:
-            return np.empty(0)
+            return runs.iloc[:0]
         pick = runs[(runs.dataset == dataset) & (runs.student == model) & (runs.kernel == kernel)
                     & (runs.base_method == base)]
     else:
         pick = runs[(runs.dataset == dataset) & (runs.student == model) & (runs.method == method)]
-    return pick["value"].to_numpy(dtype=float)
+    return pick.sort_values("seed", kind="stable")
+
+
+def common_random_numbers(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Whether two sides can be paired by seed: the same seeds (each once) and, for every seed, equal initial
+    weights and training data (``init_sha256`` and ``data_sha256`` recorded by the engine)."""
+    if len(a) < 2 or len(a) != len(b) or list(a.seed) != list(b.seed) or a.seed.duplicated().any():
+        return False
+    for col in ("init_sha256", "data_sha256"):
+        if col not in a or col not in b:
+            return False
+        x, y = a[col].tolist(), b[col].tolist()
+        if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in x + y) or x != y:
+            return False
+    return True
+
+
+def _floor(side: pd.DataFrame) -> float:
+    return float(side["floor"].mean()) if "floor" in side and side["floor"].notna().any() else math.nan
+
+
+def _learned(side: pd.DataFrame, metric: str) -> bool | None:
+    if side.empty:
+        return None
+    return learned(float(side["value"].mean()), _floor(side), metric)
 
 
 def _label(side: tuple) -> str:
@@ -313,10 +350,12 @@ def read_scores(path) -> pd.DataFrame:
     return frame
 
 
-def image_rows(scores: dict | None, level: float = LEVEL) -> list[dict]:
-    """The Fig. 2 / Fig. 3 comparisons (IntRA-KD against each other method of the figure), paired over images."""
+def image_rows(scores: dict | None, level: float = LEVEL, runs: pd.DataFrame | None = None) -> list[dict]:
+    """The Fig. 2 / Fig. 3 comparisons (IntRA-KD against each other method of the figure), paired over images;
+    ``runs`` (collect_runs) tells whether the runs behind each side learned (``not learned`` otherwise)."""
     figs = paper_results()["figures"]
     scores = scores or {}
+    metrics = paper_results()["metrics"]
     rows = []
     for claim, (fig, column, metric, direction) in IMAGE_CLAIMS.items():
         f = figs[fig]
@@ -333,26 +372,35 @@ def image_rows(scores: dict | None, level: float = LEVEL) -> list[dict]:
                 common = a.dropna().index.intersection(b.dropna().index)
                 a, b = a.loc[common], b.loc[common]
             a, b = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
+            sides = [_side_runs(runs, f["dataset"], s) if runs is not None else None for s in (a_side, b_side)]
+            status = [_learned(s, metrics[f["dataset"]]) if s is not None else None for s in sides]
             rows.append({
                 "claim": claim, "source": CLAIMS[claim][0], "dataset": f["dataset"], "metric": metric,
                 "unit": "images", "a": _label(a_side), "b": _label(b_side), "direction": direction, "margin": math.nan,
                 "paper_a": math.nan, "paper_b": math.nan, "paper_effect": math.nan,
-                **_outcome(a, b, direction, paired_interval(a, b, level)),
+                "floor_a": _floor(sides[0]) if sides[0] is not None else math.nan,
+                "floor_b": _floor(sides[1]) if sides[1] is not None else math.nan,
+                **_outcome(a, b, direction, paired_interval(a, b, level), learned=status, test=PAIRED_IMAGES),
             })
     return rows
 
 
 def _outcome(a: np.ndarray, b: np.ndarray, direction: str, interval: tuple,
-             margin: float = DEFAULT_STABLE_MARGIN) -> dict:
-    """The measured columns of a comparison row: each side's mean, sd and n, the interval and the verdict."""
+             margin: float = DEFAULT_STABLE_MARGIN, learned=(None, None), test: str = WELCH_SEEDS) -> dict:
+    """The measured columns of a comparison row: each side's mean, sd and n, the interval and the verdict
+    (``not learned`` when a side is known not to have learned, see ``learned``)."""
     effect, low, high, df = interval
+    verdict = judge(direction, low, high, a.size, b.size, margin)
+    if verdict != "not run" and False in learned:
+        verdict = NOT_LEARNED
     return {
         "mean_a": a.mean() if a.size else math.nan, "sd_a": a.std(ddof=1) if a.size > 1 else math.nan,
         "n_a": int(a.size),
         "mean_b": b.mean() if b.size else math.nan, "sd_b": b.std(ddof=1) if b.size > 1 else math.nan,
         "n_b": int(b.size),
+        "test": test if a.size and b.size else "",
         "effect": effect, "ci_low": low, "ci_high": high, "df": df,
-        "verdict": judge(direction, low, high, a.size, b.size, margin),
+        "verdict": verdict,
     }
 
 
@@ -370,19 +418,28 @@ def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARG
     if not stable_margin > 0:
         raise ValueError(f"stable_margin must be > 0 (metric units), got {stable_margin!r}")
     metrics = paper_results()["metrics"]
+    if "floor" not in runs:
+        runs = runs.assign(floor=math.nan)
     rows = []
     for comp in table_comparisons() + sweep_comparisons(runs, stable_margin):
-        a = _values(runs, comp["dataset"], comp["side_a"])
-        b = _values(runs, comp["dataset"], comp["side_b"])
+        metric = metrics[comp["dataset"]]
+        side_a = _side_runs(runs, comp["dataset"], comp["side_a"])
+        side_b = _side_runs(runs, comp["dataset"], comp["side_b"])
+        a, b = side_a["value"].to_numpy(dtype=float), side_b["value"].to_numpy(dtype=float)
+        if common_random_numbers(side_a, side_b):
+            test, interval = PAIRED_SEEDS, paired_interval(a, b, level)
+        else:
+            test, interval = WELCH_SEEDS, welch_interval(a, b, level)
         rows.append({
             "claim": comp["claim"], "source": CLAIMS[comp["claim"]][0], "dataset": comp["dataset"],
-            "metric": metrics[comp["dataset"]], "unit": "seeds",
+            "metric": metric, "unit": "seeds",
             "a": _label(comp["side_a"]), "b": _label(comp["side_b"]), "direction": comp["direction"],
             "margin": comp["margin"], "paper_a": comp["paper_a"], "paper_b": comp["paper_b"],
-            "paper_effect": comp["paper_a"] - comp["paper_b"],
-            **_outcome(a, b, comp["direction"], welch_interval(a, b, level), stable_margin),
+            "paper_effect": comp["paper_a"] - comp["paper_b"], "floor_a": _floor(side_a), "floor_b": _floor(side_b),
+            **_outcome(a, b, comp["direction"], interval, stable_margin,
+                       learned=(_learned(side_a, metric), _learned(side_b, metric)), test=test),
         })
-    rows += image_rows(scores, level)
+    rows += image_rows(scores, level, runs)
     return pd.DataFrame(rows, columns=OUT_COLUMNS)
 
 
@@ -401,43 +458,54 @@ def _fmt(v, digits: int) -> str:
 def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
                 level: float = LEVEL) -> str:
     digits_of = {"miou": 2, "f1": 2, "map": 3, "image miou": 2, "graph mad": 3}
+    metric_of = paper_results()["metrics"]
     lines = [
         "# Verdict: the paper's claims against our runs", "",
         f"**Data:** {note}", "",
         f"Generated by `intrakd.report.verdict` from the runs' `metrics.json` at commit `{commit}`. Each row tests "
         "one comparison a vs b of a claim: `effect` = mean(a) − mean(b) over seeds with its "
-        f"{int(level * 100)} % Welch t-interval. Claimed `>`: agree when the interval lies above 0, disagree when "
-        "it lies below 0; `~` (\"almost the same\"): agree when the interval lies inside ±margin "
+        f"{int(level * 100)} % t-interval, `test` saying which: `{PAIRED_SEEDS}` when both sides ran the same seeds "
+        "with common random numbers (per seed: the same initial student weights and the same training data, "
+        f"checked by their digests), else `{WELCH_SEEDS}`. Claimed `>`: agree when the interval lies above 0, "
+        "disagree when it lies below 0; `~` (\"almost the same\"): agree when the interval lies inside ±margin "
         f"(margin {stable_margin:g}, our choice: the paper gives none), disagree when it lies wholly outside; "
-        "inconclusive otherwise, and always with fewer than 2 seeds on a side; `not run` when a side has no run. "
+        "inconclusive otherwise, and always with fewer than 2 seeds on a side; `not run` when a side has no run; "
+        f"**{NOT_LEARNED}** when a side's mean lies less than {LEARNED_MARGIN['miou']:g} points "
+        f"(mAP {LEARNED_MARGIN['map']:g}) above its floor, the score of a predictor that answers background "
+        "everywhere on the same images: such a row is never counted as agreement or disagreement. "
         "Fig. 2 / Fig. 3 rows pair per-image scores of one seed's runs over the same evaluation images (per-image "
         "mIoU; distance of the student's affinity graph to the teacher's, mean absolute difference): their "
         "interval is over images (`img`), not seeds, so it does not speak to retraining variation.",
         "",
         "## Claims", "",
-        "| claim | source | the paper says | agree | disagree | inconclusive | not run |",
-        "|---|---|---|---|---|---|---|",
+        "| claim | source | the paper says | " + " | ".join(VERDICTS) + " |",
+        "|---|---|---|" + "---|" * len(VERDICTS),
     ]
     for r in summary(table).to_dict("records"):
         source, text = CLAIMS[r["claim"]]
         lines.append(f"| {r['claim']} | {source} | {text} | " + " | ".join(str(r[v]) for v in VERDICTS) + " |")
     lines += ["", "## Comparisons", "",
-              "| claim | dataset | a | b | claimed | paper a | paper b | ours a | ours b | effect [95% CI] | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| claim | dataset | a | b | claimed | paper a | paper b | ours a (floor) | ours b (floor) | test | "
+              "effect [95% CI] | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):
         d = digits_of.get(r.metric, 2)
         claimed = f"a ~ b (±{r.margin:g})" if r.direction == "~" else f"a {r.direction} b"
 
         unit = " img" if r.unit == "images" else ""
 
-        def ours(mean, sd, n):
+        fd = digits_of.get(metric_of.get(r.dataset, r.metric), d)
+
+        def ours(mean, sd, n, floor):
             if n == 0:
                 return "—"
-            return f"{_fmt(mean, d)}" + (f" ± {_fmt(sd, d)}" if n > 1 else "") + f" (n={n}{unit})"
+            out = f"{_fmt(mean, d)}" + (f" ± {_fmt(sd, d)}" if n > 1 else "") + f" (n={n}{unit})"
+            return out + ("" if math.isnan(floor) else f" ({_fmt(floor, fd)})" if r.unit != "images" else "")
 
         ci = "" if math.isnan(r.ci_low) else f" [{_fmt(r.ci_low, d)}, {_fmt(r.ci_high, d)}]"
         lines.append(f"| {r.claim} | {r.dataset} | {r.a} | {r.b} | {claimed} | {_fmt(r.paper_a, d)} | "
-                     f"{_fmt(r.paper_b, d)} | {ours(r.mean_a, r.sd_a, r.n_a)} | {ours(r.mean_b, r.sd_b, r.n_b)} | "
+                     f"{_fmt(r.paper_b, d)} | {ours(r.mean_a, r.sd_a, r.n_a, r.floor_a)} | "
+                     f"{ours(r.mean_b, r.sd_b, r.n_b, r.floor_b)} | {r.test or '—'} | "
                      f"{_fmt(r.effect, d)}{ci} | **{r.verdict}** |")
     return "\n".join(lines) + "\n"
 
@@ -455,6 +523,7 @@ def write_verdict(runs: pd.DataFrame, out_dir, commit: str, stable_margin: float
     return table
 
 
-__all__ = ["CLAIMS", "IMAGE_CLAIMS", "OUT_COLUMNS", "VERDICTS", "image_rows", "judge", "load_scores",
+__all__ = ["CLAIMS", "IMAGE_CLAIMS", "OUT_COLUMNS", "VERDICTS", "common_random_numbers", "image_rows", "judge",
+           "load_scores",
            "paired_interval", "read_scores", "summary", "sweep_comparisons", "sweep_runs", "table_comparisons",
            "to_markdown", "verdict_table", "welch_interval", "write_verdict"]

@@ -7,6 +7,8 @@ from pathlib import Path
 import yaml
 from snakemake.utils import validate
 
+from intrakd import grid
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -25,9 +27,8 @@ GPUS_PER_JOB = 1 if __import__("torch").cuda.is_available() else 0
 
 
 def base_method(name):
-    """The registry method behind a method name of the config: a registry name, or a configured variant
-    (``methods.<name>.method``) such as the kernel-size sweep's ``intra_k9``."""
-    return config["methods"].get(name, {}).get("method", name)
+    """The registry method behind a method name of the config (intrakd.grid.base_method)."""
+    return grid.base_method(config, name)
 
 
 def needs_teacher(method):
@@ -62,15 +63,7 @@ _check_config()
 
 def grid_runs(*outputs):
     """(dataset, student, method, seed) of every grid entry feeding any of ``outputs`` (all entries when none)."""
-    return sorted(
-        {
-            (ds, st, me, seed)
-            for entry in config["grid"]
-            if not outputs or set(outputs) & set(entry["tables"])
-            for ds, st, me in itertools.product(entry["datasets"], entry["students"], entry["methods"])
-            for seed in config["seeds"]
-        }
-    )
+    return grid.grid_runs(config, *outputs)
 
 
 RUNS = grid_runs()
@@ -89,13 +82,11 @@ wildcard_constraints:
     table=r"table[1-5]",
 
 
-def run_dir(dataset, student, method, seed):
-    return f"results/runs/{dataset}/{student}/{method}/seed{seed}"
+run_dir = grid.run_dir
 
 
 def teacher_dir(dataset):
-    t = config["teachers"][dataset]
-    return f"results/runs/{dataset}/{t['model']}/teacher/seed{config['teacher_seed']}"
+    return grid.teacher_dir(config, dataset)
 
 
 def run_files(runs, name):
@@ -105,77 +96,23 @@ def run_files(runs, name):
     return sorted(paths)
 
 
-def _data_params(dataset):
-    d = config["datasets"][dataset]
-    source = d["source"]
-    if source == "synthetic":
-        s = d["synth"]
-        note = (f"synthetic {dataset}-format world (intrakd synth, seed {s['seed']}, {s['num']} images, "
-                f"{s['size'][0]}x{s['size'][1]})")
-    else:
-        note = f"real {dataset} dataset at {d['root']}"
-    return {
-        "dataset": dataset,
-        "data_root": d["root"],
-        "data_source": note,
-        "input_size": d.get("input_size"),
-        "crop": d.get("crop"),
-        "eval_split": d.get("eval_split", "val"),
-    }
-
-
 def optim_settings(kind, ds):
     """`train` or `teacher_train` with the dataset's overrides: the optimiser settings of one job."""
-    return {**config[kind], **config["datasets"][ds].get(kind, {})}
+    return grid.optim_settings(config, kind, ds)
+
+
+def _yaml(params):
+    return yaml.safe_dump(params, default_flow_style=True, width=10_000).strip()
 
 
 def student_params(wildcards):
-    """The whole parameter set of one student run, as the YAML string papermill's -y takes.
-
-    Only settings this job depends on are in it, so Snakemake's params trigger reruns exactly those jobs
-    whose settings changed.
-    """
-    ds, st, me = wildcards.dataset, wildcards.student, wildcards.method
-    method_cfg = config["methods"].get(me, {})
-    params = {
-        "role": "student",
-        **_data_params(ds),
-        **optim_settings("train", ds),
-        "student": st,
-        "width": config["students"].get(st, {}).get("width", 1.0),
-        "method": base_method(me),
-        "variant": me if base_method(me) != me else None,
-        "method_options": method_cfg.get("options", {}),
-        "method_weights": method_cfg.get("weights", {}),
-        "seed": int(wildcards.seed),
-        "synth_if_missing": False,
-        "out_dir": run_dir(ds, st, me, wildcards.seed),
-    }
-    if needs_teacher(me):
-        t = config["teachers"][ds]
-        params |= {
-            "teacher": t["model"],
-            "teacher_width": t["width"],
-            "teacher_checkpoint": f"{teacher_dir(ds)}/model.pt",
-        }
-    return yaml.safe_dump(params, default_flow_style=True, width=10_000).strip()
+    """The whole parameter set of one student run (intrakd.grid.student_params), as the YAML string papermill's
+    -y takes."""
+    return _yaml(grid.student_params(config, wildcards.dataset, wildcards.student, wildcards.method, wildcards.seed))
 
 
 def teacher_params(wildcards):
-    ds = wildcards.dataset
-    t = config["teachers"][ds]
-    params = {
-        "role": "teacher",
-        **_data_params(ds),
-        **optim_settings("teacher_train", ds),
-        "student": t["model"],
-        "width": t["width"],
-        "method": "baseline",
-        "seed": int(wildcards.seed),
-        "synth_if_missing": False,
-        "out_dir": teacher_dir(ds),
-    }
-    return yaml.safe_dump(params, default_flow_style=True, width=10_000).strip()
+    return _yaml(grid.teacher_params(config, wildcards.dataset))
 
 
 def data_input(dataset):
@@ -200,7 +137,9 @@ def teacher_inputs(wildcards):
 
 def synth_params(wildcards):
     s = config["datasets"][wildcards.dataset]["synth"]
-    return {"num": s["num"], "seed": s["seed"], "size": f"{s['size'][0]}x{s['size'][1]}"}
+    world = s.get("world", {})
+    return {"num": s["num"], "seed": s["seed"], "size": f"{s['size'][0]}x{s['size'][1]}",
+            "world": "".join(f" --{k.replace('_', '-')} {v}" for k, v in sorted(world.items()))}
 
 
 def table_metrics(wildcards):

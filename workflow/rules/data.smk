@@ -26,4 +26,4 @@ rule synth:
         synth=synth_params,
     shell:
         "{params.python:q} -m intrakd.cli synth {wildcards.dataset} {output:q} --num {params.synth[num]} "
-        "--seed {params.synth[seed]} --size {params.synth[size]} &> {log:q}"
+        "--seed {params.synth[seed]} --size {params.synth[size]}{params.synth[world]} &> {log:q}"

@@ -1,8 +1,9 @@
 """Synthetic datasets in the genuine on-disk formats, rendered from one procedural road world.
 
-``generate(dataset, out, num=, seed=, size=)`` renders ``num`` labelled scenes with
-:func:`intrakd.data.synth.world.render_scene` and lets ``intrakd.data.synth.<dataset>.write(root, num=, seed=,
-size=)`` lay them out exactly like the real dataset (images, labels, list files). Roughly 2/3 of the labelled
+``generate(dataset, out, num=, seed=, size=, world=)`` renders ``num`` labelled scenes with
+:func:`intrakd.data.synth.world.render_scene` (``world``: the :class:`~intrakd.data.synth.world.WorldParams` knobs as a
+mapping) and lets ``intrakd.data.synth.<dataset>.write(root, num=, seed=, size=, world=)`` lay them out exactly like
+the real dataset (images, labels, list files). Roughly 2/3 of the labelled
 images go to train and the rest to val (see :func:`split_counts`); formats with an unlabelled test split get a
 few extra images there.
 
@@ -14,6 +15,7 @@ non-empty folder that is not a generated tree is never touched; an empty folder 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -24,6 +26,7 @@ import numpy as np
 
 from intrakd.data.io import SYNTH_MARKER, read_synth_marker
 from intrakd.data.spec import get_spec
+from intrakd.data.synth.world import WorldParams
 
 #: CPU-friendly default sizes (W, H): a quarter of the genuine resolution (half for CULane/LLAMAS).
 DEFAULT_SIZES = {"apolloscape": (846, 678), "culane": (820, 295), "llamas": (638, 358), "cityscapes": (512, 256)}
@@ -63,7 +66,8 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def generate(dataset: str, out, *, num: int = 12, seed: int = 0, size=None, overwrite: bool = False) -> Path:
+def generate(dataset: str, out, *, num: int = 12, seed: int = 0, size=None, overwrite: bool = False,
+             world: dict | None = None) -> Path:
     """Write a synthetic ``dataset`` tree at ``out`` and return its root (see the module docstring)."""
     get_spec(dataset)
     writer = importlib.import_module(f"intrakd.data.synth.{dataset}")
@@ -71,6 +75,7 @@ def generate(dataset: str, out, *, num: int = 12, seed: int = 0, size=None, over
     if len(size) != 2 or min(size) < 16:
         raise ValueError(f"size must be (W, H) with both at least 16, got {size}")
     split_counts(int(num))
+    params = WorldParams.from_dict(world)
     out = Path(out)
     if out.exists():
         if not out.is_dir():
@@ -87,9 +92,9 @@ def generate(dataset: str, out, *, num: int = 12, seed: int = 0, size=None, over
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        stats = writer.write(tmp, num=int(num), seed=int(seed), size=size) or {}
+        stats = writer.write(tmp, num=int(num), seed=int(seed), size=size, world=params) or {}
         meta = {"dataset": dataset, "num": int(num), "seed": int(seed), "size": list(size),
-                "generator": f"intrakd synth v{GENERATOR_VERSION}", **stats}
+                "world": dataclasses.asdict(params), "generator": f"intrakd synth v{GENERATOR_VERSION}", **stats}
         (tmp / SYNTH_MARKER).write_text(json.dumps(meta, indent=1) + "\n")
         old = None
         if out.exists():

@@ -63,12 +63,12 @@ def save_label(path: Path, ids: np.ndarray) -> None:
     im.save(path)
 
 
-def write(root, *, num: int, seed: int, size) -> dict:
+def write(root, *, num: int, seed: int, size, world=None) -> dict:
     root = Path(root)
     plan = split_plan(num)
     lists = {"train": [], "val": [], "test": []}
     for index, (split, k) in enumerate(plan):
-        scene = render_scene(scene_rng(seed, index), size, horizon=HORIZON)
+        scene = render_scene(scene_rng(seed, index), size, horizon=HORIZON, world=world)
         img_rel, lab_rel = _paths(split, k, seed, index)
         (root / img_rel).parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(root / img_rel), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 90]):

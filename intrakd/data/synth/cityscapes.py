@@ -44,11 +44,11 @@ def instance_ids(ids: np.ndarray, instance: np.ndarray) -> np.ndarray:
     return out
 
 
-def _scene(seed: int, index: int, size):
+def _scene(seed: int, index: int, size, world=None):
     rng = scene_rng(seed, index)
     best = None
     for _ in range(MAX_TRIES):
-        scene = render_scene(rng, size)
+        scene = render_scene(rng, size, world=world)
         ids = ID_LUT[scene.semantic]
         present = set(np.unique(CITYSCAPES_ID_TO_TRAIN[ids]).tolist()) - {255}
         if best is None or len(present) > best[0]:
@@ -59,13 +59,13 @@ def _scene(seed: int, index: int, size):
                      f"{MAX_TRIES} draws (best {best[0]}); use a larger size")
 
 
-def write(root, *, num: int, seed: int, size) -> dict:
+def write(root, *, num: int, seed: int, size, world=None) -> dict:
     root = Path(root)
     plan = split_plan(num)
     pal = palette(CITYSCAPES_LABELS)
     counts = {"train": 0, "val": 0, "test": 0}
     for index, (split, k) in enumerate(plan):
-        scene, ids = _scene(seed, index, size)
+        scene, ids = _scene(seed, index, size, world)
         city = CITIES[split][k % 3]
         stem = f"{city}_{seed % 1000:03d}{k // 3:03d}_{19 + 30 * index:06d}"
         img_dir = root / "leftImg8bit" / split / city

@@ -74,7 +74,7 @@ def _clip(split: str, k: int, seed: int) -> tuple[str, int]:
     return f"{driver}/{clip}", (90 if "90frame" in driver else 30)
 
 
-def write(root, *, num: int, seed: int, size) -> dict:
+def write(root, *, num: int, seed: int, size, world=None) -> dict:
     root = Path(root)
     w, h = size
     plan = split_plan(num, test=max(len(SCENARIOS), num // 4))
@@ -82,7 +82,7 @@ def write(root, *, num: int, seed: int, size) -> dict:
     lists = {"train": [], "val": [], "test": []}
     scenario_lists = {s: [] for s in TEST_SPLITS}
     for index, (split, k) in enumerate(plan):
-        scene = render_scene(scene_rng(seed, index), (w, h))
+        scene = render_scene(scene_rng(seed, index), (w, h), world=world)
         folder, step = _clip(split, k, seed)
         img_rel = f"{folder}/{(k % FRAMES_PER_CLIP) * step:05d}.jpg"
         (root / folder).mkdir(parents=True, exist_ok=True)

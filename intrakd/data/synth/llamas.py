@@ -83,13 +83,13 @@ def _name(split: str, k: int, seed: int, index: int) -> tuple[str, str]:
     return rec, ts
 
 
-def write(root, *, num: int, seed: int, size) -> dict:
+def write(root, *, num: int, seed: int, size, world=None) -> dict:
     root = Path(root)
     w, h = size
     plan = split_plan(num, names=("train", "valid", "test"))
     counts = {"train": 0, "valid": 0, "test": 0}
     for index, (split, k) in enumerate(plan):
-        scene = render_scene(scene_rng(seed, index), (w, h))
+        scene = render_scene(scene_rng(seed, index), (w, h), world=world)
         rec, ts = _name(split, k, seed, index)
         for folder, suffix, img in (("color_images", "_color_rect.png", scene.image),
                                     ("grayscale_images", "_gray_rect.png",

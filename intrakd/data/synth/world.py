@@ -7,6 +7,9 @@ vehicles, seen by a jittered pinhole camera. Everything is drawn as projected gr
 ``cv2.fillPoly`` (label and image from the same polygons), then made hard on purpose: worn paint, cast shadows,
 haze, lighting changes, noise and blur; distant markings are a pixel wide.
 
+:class:`WorldParams` holds the knobs a preset may turn (``paint_width``: every painted stroke wider by that factor);
+the defaults are the world as first written, byte for byte.
+
 World frame: X right, Y up, Z forward (metres); the road centre line is X = c Z^2 / 2. Camera frame (what the
 returned ``K`` projects): x right, y down, z forward.
 """
@@ -26,6 +29,29 @@ LANE_SLOTS = ("l1", "l0", "r0", "r1")
 _SHIFT = 4  # fillPoly sub-pixel bits
 _ONE = 1 << _SHIFT
 Z_MIN = 0.5  # near clipping plane (m)
+
+
+@dataclass(frozen=True)
+class WorldParams:
+    """Knobs of the world. ``paint_width`` multiplies the width of every thin painted stroke (lane lines, arrow
+    shafts, symbol outlines, digits, hatching; not the already wide stop lines and zebra stripes): real lines are
+    10-20 cm wide, which is 1-2 px at the low resolutions a CPU can train at, so a preset for CPU budgets widens
+    them to keep them learnable."""
+
+    paint_width: float = 1.0
+
+    def __post_init__(self):
+        if not (isinstance(self.paint_width, (int, float)) and not isinstance(self.paint_width, bool)
+                and 0.25 <= float(self.paint_width) <= 8.0):
+            raise ValueError(f"world paint_width must be a number in [0.25, 8], got {self.paint_width!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict | None) -> "WorldParams":
+        values = dict(values or {})
+        unknown = sorted(set(values) - {"paint_width"})
+        if unknown:
+            raise ValueError(f"unknown world parameter(s) {unknown}; valid: ['paint_width']")
+        return cls(**values)
 
 
 @dataclass
@@ -235,7 +261,7 @@ def _line_pieces(z0, z1, dashed, dash, gap, phase):
     return [(max(s, z0), min(s + dash, z1)) for s in starts if min(s + dash, z1) > max(s, z0) + 0.05]
 
 
-def _draw_lines(road: Road, painter: Painter, rng, cam: Camera, gaps, z_far):
+def _draw_lines(road: Road, painter: Painter, rng, cam: Camera, gaps, z_far, paint: float = 1.0):
     """Lane boundaries; returns {boundary index: LaneLine}."""
     n = road.n
     lines = {}
@@ -244,7 +270,7 @@ def _draw_lines(road: Road, painter: Painter, rng, cam: Camera, gaps, z_far):
     centre = ["double_solid_yellow"] * 3 + ["solid_yellow"] * 2 + ["solid_dashed_yellow", "dashed_yellow",
                                                                    "double_dashed_yellow"]
     dash, gap = rng.uniform(2.0, 4.0), rng.uniform(4.0, 9.0)
-    width = rng.uniform(0.1, 0.2)
+    width = rng.uniform(0.1, 0.2) * paint
     for k in range(n + 1):
         if k in (0, n):
             kind = "solid_white" if rng.random() < 0.8 else ("solid_yellow" if k == 0 and rng.random() < 0.5 else None)
@@ -331,7 +357,7 @@ def _place(road, painter, kind, polys_local, u0, z0):
     painter.add(kind, [road.local(p, u0, z0) for p in polys_local])
 
 
-def _draw_symbols(road, painter, rng, z_stop, gaps):
+def _draw_symbols(road, painter, rng, z_stop, gaps, paint: float = 1.0):
     centres = _lane_centres(road)
     arrows = [a for a in mk.ARROWS]
     # arrows in the ego-direction lanes (before the stop line when there is one)
@@ -346,13 +372,13 @@ def _draw_symbols(road, painter, rng, z_stop, gaps):
                 kind = str(rng.choice(arrows))
                 if _subtract(z0, z0 + length, gaps) != [(z0, z0 + length)]:
                     continue
-                polys = mk.arrow_polygons(kind, length, width, rng.uniform(0.14, 0.2))
+                polys = mk.arrow_polygons(kind, length, width, rng.uniform(0.14, 0.2) * paint)
                 _place(road, painter, kind, polys, u + rng.normal(0, 0.1), z0)
     lane_u = lambda: float(rng.choice(centres))  # noqa: E731
     if rng.random() < 0.2:  # diamond (attention)
         z0, u = rng.uniform(5, 35), lane_u()
         pts = [(0, 0), (0.75, 3.0), (0, 6.0), (-0.75, 3.0)]
-        _place(road, painter, "diamond", mk.outline(pts, 0.15), u, z0)
+        _place(road, painter, "diamond", mk.outline(pts, 0.15 * paint), u, z0)
     if rng.random() < 0.2:  # slow-down bars across a lane
         z0, u = rng.uniform(5, 30), lane_u()
         bars = [np.array([(-1.3, v), (1.3, v), (1.3, v + 0.3), (-1.3, v + 0.3)]) for v in np.arange(0, 6, 1.2)]
@@ -360,17 +386,17 @@ def _draw_symbols(road, painter, rng, z_stop, gaps):
     if rng.random() < 0.3:  # speed number
         z0, u = rng.uniform(5, 30), lane_u()
         text = str(int(rng.choice([20, 30, 40, 50, 60, 80])))
-        _place(road, painter, "other_marking", mk.digits_polygons(text, rng.uniform(2.0, 3.0), 0.7, 0.15, 0.3),
+        _place(road, painter, "other_marking", mk.digits_polygons(text, rng.uniform(2.0, 3.0), 0.7, 0.15 * paint, 0.3),
                u, z0)
     if rng.random() < 0.2:  # hatched chevron area next to the right edge (yellow one by the centre line)
         yellow = road.divider and rng.random() < 0.5
         u_edge = road.bounds[road.divider] if yellow else road.bounds[-1]
         side = 1.0 if yellow else -1.0
         z0, length, span = rng.uniform(4, 25), rng.uniform(12, 25), rng.uniform(1.2, 2.5)
-        polys = mk.outline([(0, 0), (side * span, length), (0, length)], 0.15)
+        polys = mk.outline([(0, 0), (side * span, length), (0, length)], 0.15 * paint)
         for v in np.arange(2.0, length - 1.0, 2.5):
             w = span * v / length
-            polys += mk.thick_polyline(np.array([(0, v), (side * w, v + 1.5 * w / span)]), 0.3)
+            polys += mk.thick_polyline(np.array([(0, v), (side * w, v + 1.5 * w / span)]), 0.3 * paint)
         _place(road, painter, "chevron_yellow" if yellow else "chevron_white", polys, u_edge, z0)
     if road.parking:  # parking bays on the right shoulder
         z0 = rng.uniform(3, 15)
@@ -378,13 +404,13 @@ def _draw_symbols(road, painter, rng, z_stop, gaps):
         bay = [(0, 0), (2.3, 0), (2.3, 5.5), (0, 5.5)]
         polys = []
         for k in range(int(rng.integers(3, 8))):
-            polys += [p + (0, k * 6.0) for p in mk.outline(bay, 0.12)]
+            polys += [p + (0, k * 6.0) for p in mk.outline(bay, 0.12 * paint)]
         _place(road, painter, "parking_white", polys, u, z0)
     if rng.random() < 0.1:  # no-parking box (yellow grid)
         z0, u = rng.uniform(5, 25), lane_u()
         box = [(-1.5, 0), (1.5, 0), (1.5, 8), (-1.5, 8)]
-        polys = mk.outline(box, 0.15) + mk.thick_polyline(np.array([(-1.5, 0), (1.5, 8)]), 0.15)
-        polys += mk.thick_polyline(np.array([(1.5, 0), (-1.5, 8)]), 0.15)
+        polys = mk.outline(box, 0.15 * paint) + mk.thick_polyline(np.array([(-1.5, 0), (1.5, 8)]), 0.15 * paint)
+        polys += mk.thick_polyline(np.array([(1.5, 0), (-1.5, 8)]), 0.15 * paint)
         _place(road, painter, "no_parking", polys, u, z0)
     for _ in range(int(rng.poisson(1.5))):  # scribbles / old paint nobody would annotate
         z0, u = rng.uniform(5, 60), rng.uniform(road.left_edge, road.right_edge)
@@ -719,11 +745,13 @@ def _finish(cv: Canvas, rng, horizon):
 
 
 def render_scene(rng: np.random.Generator, size: tuple[int, int], *, horizon: tuple[float, float] = (0.4, 0.5),
-                 z_far: float = 120.0) -> Scene:
-    """A random road scene of ``size`` (W, H); ``horizon`` is the range of the horizon row as a fraction of H.
+                 z_far: float = 120.0, world: WorldParams | None = None) -> Scene:
+    """A random road scene of ``size`` (W, H); ``horizon`` is the range of the horizon row as a fraction of H;
+    ``world`` the :class:`WorldParams` (defaults when None).
 
     Deterministic for the state of ``rng``.
     """
+    world = world or WorldParams()
     w, h = (int(v) for v in size)
     if w < 16 or h < 16:
         raise ValueError(f"scene size must be at least 16x16, got {w}x{h}")
@@ -741,8 +769,8 @@ def render_scene(rng: np.random.Generator, size: tuple[int, int], *, horizon: tu
     if rng.random() < 0.45:
         z_stop, gap = _draw_intersection(road, painter, rng)
         gaps.append(gap)
-    lines = _draw_lines(road, painter, rng, cam, gaps, z_far)
-    _draw_symbols(road, painter, rng, z_stop, gaps)
+    lines = _draw_lines(road, painter, rng, cam, gaps, z_far, world.paint_width)
+    _draw_symbols(road, painter, rng, z_stop, gaps, world.paint_width)
     painter.composite()
     _shadows(cv, road, rng)
 

@@ -1,0 +1,115 @@
+"""The run grid of a workflow configuration: which (dataset, student, method, seed) runs a preset trains.
+
+Used by the workflow (``workflow/rules/common.smk``) and by ``benchmarks/estimate_preset.py``, so both read a
+configuration's ``grid`` the same way. Torch-free.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+
+def grid_runs(config: dict, *outputs: str) -> list[tuple[str, str, str, int]]:
+    """(dataset, student, method, seed) of every ``grid`` entry feeding any of ``outputs`` (tables or figures;
+    every entry when none), for every seed of ``config["seeds"]``; sorted, each run once."""
+    return sorted(
+        {
+            (ds, st, me, int(seed))
+            for entry in config["grid"]
+            if not outputs or set(outputs) & set(entry["tables"])
+            for ds, st, me in itertools.product(entry["datasets"], entry["students"], entry["methods"])
+            for seed in config["seeds"]
+        }
+    )
+
+
+def base_method(config: dict, name: str) -> str:
+    """The registry method behind a method name of the config: a registry name, or a configured variant
+    (``methods.<name>.method``) such as the kernel-size sweep's ``intra_k9``."""
+    return config["methods"].get(name, {}).get("method", name)
+
+
+def needs_teacher(config: dict, method: str) -> bool:
+    from intrakd.distill import METHOD_REGISTRY
+
+    return METHOD_REGISTRY[base_method(config, method)].needs_teacher
+
+
+def run_dir(dataset: str, student: str, method: str, seed) -> str:
+    return f"results/runs/{dataset}/{student}/{method}/seed{seed}"
+
+
+def teacher_dir(config: dict, dataset: str) -> str:
+    t = config["teachers"][dataset]
+    return f"results/runs/{dataset}/{t['model']}/teacher/seed{config['teacher_seed']}"
+
+
+def data_params(config: dict, dataset: str) -> dict:
+    """The data keys of a run's parameters, with the note that every table prints about the data."""
+    d = config["datasets"][dataset]
+    if d["source"] == "synthetic":
+        s = d["synth"]
+        world = "".join(f", {k.replace('_', ' ')} x{v:g}" for k, v in sorted(s.get("world", {}).items()))
+        note = (f"synthetic {dataset}-format world (intrakd synth, seed {s['seed']}, {s['num']} images, "
+                f"{s['size'][0]}x{s['size'][1]}{world})")
+    else:
+        note = f"real {dataset} dataset at {d['root']}"
+    return {
+        "dataset": dataset,
+        "data_root": d["root"],
+        "data_source": note,
+        "input_size": d.get("input_size"),
+        "crop": d.get("crop"),
+        "eval_split": d.get("eval_split", "val"),
+    }
+
+
+def optim_settings(config: dict, kind: str, dataset: str) -> dict:
+    """``train`` or ``teacher_train`` with the dataset's overrides: the optimiser settings of one job."""
+    return {**config[kind], **config["datasets"][dataset].get(kind, {})}
+
+
+def student_params(config: dict, dataset: str, student: str, method: str, seed) -> dict:
+    """The whole parameter set of one student run (the train notebook's parameters: RunConfig fields plus
+    ``synth_if_missing``). Only settings this run depends on are in it, so the workflow's params rerun trigger
+    reruns exactly the jobs whose settings changed."""
+    method_cfg = config["methods"].get(method, {})
+    base = base_method(config, method)
+    params = {
+        "role": "student",
+        **data_params(config, dataset),
+        **optim_settings(config, "train", dataset),
+        "student": student,
+        "width": config["students"].get(student, {}).get("width", 1.0),
+        "method": base,
+        "variant": method if base != method else None,
+        "method_options": method_cfg.get("options", {}),
+        "method_weights": method_cfg.get("weights", {}),
+        "seed": int(seed),
+        "synth_if_missing": False,
+        "out_dir": run_dir(dataset, student, method, seed),
+    }
+    if needs_teacher(config, method):
+        t = config["teachers"][dataset]
+        params |= {
+            "teacher": t["model"],
+            "teacher_width": t["width"],
+            "teacher_checkpoint": f"{teacher_dir(config, dataset)}/model.pt",
+        }
+    return params
+
+
+def teacher_params(config: dict, dataset: str) -> dict:
+    """The parameter set of the teacher run of ``dataset`` (a plain supervised run of the teacher model)."""
+    t = config["teachers"][dataset]
+    return {
+        "role": "teacher",
+        **data_params(config, dataset),
+        **optim_settings(config, "teacher_train", dataset),
+        "student": t["model"],
+        "width": t["width"],
+        "method": "baseline",
+        "seed": int(config["teacher_seed"]),
+        "synth_if_missing": False,
+        "out_dir": teacher_dir(config, dataset),
+    }
