@@ -7,9 +7,10 @@ data-loader workers, each as a ratio against the plain fp32 step measured in the
 
 What is timed is the engine's own training step (``Trainer.train_epoch``: data loading, forward, loss, backward,
 SGD/Adam update) on a synthetic ApolloScape-format tree at the default preset's sizes, through ``RunConfig``
-switches, so a setting measured here is exactly the setting a preset turns on. Settings are interleaved round by
-round (a shared machine's drift hits all alike) and each is summarised by the median seconds per step over its
-rounds; the ratio is fp32 / setting, so > 1 is faster. The speed-up says nothing about accuracy: whether a
+switches, so a setting measured here is exactly the setting a preset turns on. Every setting is built and warmed up
+once (one epoch: allocations, oneDNN caches, compilation; its seconds are printed), then timed epochs are
+interleaved round by round (a shared machine's drift hits all alike) and each setting is summarised by the median
+seconds per step over its rounds; the ratio is fp32 / setting, so > 1 is faster. The speed-up says nothing about accuracy: whether a
 faster setting moves the final metric is checked by training with it (see the README's "Engine throughput").
 """
 
@@ -48,7 +49,7 @@ COMPILED = {"bf16+channels_last+compile": {"mixed": True, "channels_last": True,
 def make_config(root: Path, out: Path, role: str, steps: int, **over) -> RunConfig:
     mixed = over.pop("mixed")
     over |= {"amp": mixed, "cpu_amp": mixed}  # only the one of the device in use applies
-    base = dict(dataset="apolloscape", data_root=str(root), input_size=[416, 128], batch_size=4, epochs=2,
+    base = dict(dataset="apolloscape", data_root=str(root), input_size=[416, 128], batch_size=4,
                 max_iters_per_epoch=steps, val_every=0, out_dir=str(out), optimizer="adam", lr=1e-3, threads=2)
     if role == "student":
         base |= dict(student="erfnet", width=0.5)
@@ -60,20 +61,14 @@ def make_config(root: Path, out: Path, role: str, steps: int, **over) -> RunConf
     return RunConfig(**(base | over))
 
 
-def time_setting(cfg: RunConfig, rounds: int) -> tuple[list[float], float]:
-    """Seconds per step of each round (one epoch of ``max_iters_per_epoch`` steps) after one warm-up epoch,
-    and the warm-up's seconds (compilation included). ``cfg.epochs`` must cover the warm-up and the rounds (the
-    poly schedule ends there)."""
+def warmed_trainer(cfg: RunConfig) -> tuple[Trainer, float]:
+    """A trainer after one warm-up epoch (allocations, oneDNN primitive caches, compilation) and that epoch's
+    seconds. ``cfg.epochs`` must cover the warm-up and every timed round (the poly schedule ends there)."""
     trainer = Trainer(cfg)
     trainer.wrap_student()  # what Trainer.run does before its first epoch (compilation included)
     t0 = time.perf_counter()
     trainer.train_epoch(0)
-    warm = time.perf_counter() - t0
-    per_step = []
-    for r in range(rounds):
-        row = trainer.train_epoch(r + 1)
-        per_step.append(row["train_seconds"] / max(row["steps"], 1))
-    return per_step, warm
+    return trainer, time.perf_counter() - t0
 
 
 def main(argv=None) -> int:
@@ -98,25 +93,27 @@ def main(argv=None) -> int:
                      exist_head=False)
         for role in roles:
             times = {name: [] for name in settings}
-            warm = {}
-            for r in range(rounds):  # interleaved: one round of every setting, then the next round
-                for name, over in settings.items():
-                    cfg = make_config(root, Path(tmp) / "run", role, steps, device=device, **dict(over))
-                    t, w = time_setting(cfg, 1)  # epochs=2: the warm-up and one timed round
-                    times[name] += t
-                    warm.setdefault(name, w)
+            trainers, warm = {}, {}
+            for name, over in settings.items():  # every setting built and warmed up once
+                cfg = make_config(root, Path(tmp) / name, role, steps, device=device, epochs=rounds + 1, **dict(over))
+                trainers[name], warm[name] = warmed_trainer(cfg)
+            for r in range(rounds):  # interleaved: one epoch of every setting, then the next round
+                for name in settings:
+                    row = trainers[name].train_epoch(r + 1)
+                    times[name].append(row["train_seconds"] / max(row["steps"], 1))
+            del trainers
             base = statistics.median(times["fp32"])
             name = {"student": "ERFNet w0.5", "intrakd": "ERFNet w0.5 + IntRA-KD (PSPNet-ResNet-101 w0.375 teacher)",
                     "teacher": "PSPNet-ResNet-101 w0.375"}[role]
             print(f"\n{role}: {name}, batch 4 at 416x128, Adam; {device}; {rounds} rounds of {steps} steps, "
                   "median s/step")
-            print(f"{'setting':<40} {'s/step':>8} {'vs fp32':>8} {'1st epoch s':>12}")
+            print(f"{'setting':<40} {'s/step':>8} {'vs fp32':>8} {'warm-up s':>10}")
             res = {}
             for name in settings:
                 med = statistics.median(times[name])
                 res[name] = {"seconds_per_step": med, "speedup_vs_fp32": base / med, "first_epoch_seconds": warm[name],
                              "all": times[name]}
-                print(f"{name:<40} {med:8.3f} {base / med:7.2f}x {warm[name]:12.1f}")
+                print(f"{name:<40} {med:8.3f} {base / med:7.2f}x {warm[name]:10.1f}")
             out["results"][role] = res
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
