@@ -155,3 +155,28 @@ def test_paint_width_widens_markings_and_defaults_are_unchanged(tmp_path):
         generate("apolloscape", tmp_path / "x", num=2, world={"paint": 2})
     root = generate("apolloscape", tmp_path / "wide", num=2, world={"paint_width": 2.0})
     assert json.loads((root / SYNTH_MARKER).read_text())["world"] == {"paint_width": 2.0}
+
+
+def test_git_commit_dirty_ignores_generated_results(tmp_path):
+    """A modified tracked file marks the commit dirty; rewritten outputs under a results/ folder (the committed
+    default results, at any depth) do not."""
+    import subprocess
+
+    from intrakd.engine.provenance import git_commit
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    for rel in ("code.py", "results/tables/t.md", "presets/p/results/x.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("a\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    sha = git_commit(tmp_path / "presets")
+    assert len(sha) == 40
+    (tmp_path / "results/tables/t.md").write_text("b\n")
+    (tmp_path / "presets/p/results/x.csv").write_text("b\n")
+    assert git_commit(tmp_path / "presets") == sha
+    (tmp_path / "code.py").write_text("b\n")
+    assert git_commit(tmp_path / "presets") == sha + "+dirty"
