@@ -2,8 +2,9 @@
 
 Every peer is timed in this run, on the same files, interleaved with ours; nothing is compared with remembered
 figures. Results must be identical first (each section prints its identity check). "End to end" is a fresh
-``python -m intrakd.cli evaluate ...`` process (interpreter start and imports included) against the peer in a
-fresh process as well; "in-process" times the library call alone.
+``python -m intrakd.cli evaluate ...`` process (interpreter start and imports included) against the peer: for
+mIoU a fresh process as well; the LLAMAS and CULane ports run from this process (their worker pools started
+there), which spares them an interpreter start. "In-process" times the library call alone.
 
 - mIoU: cityscapesscripts ``evaluateImgLists`` (the PyPI wheel; its optional Cython helper is not in the wheel,
   so the numpy path, printed as CSUPPORT) on Cityscapes-sized label PNGs. Identity: every per-class IoU.
