@@ -223,9 +223,11 @@ def bench_llamas(n: int, tmp: Path, repeat: int) -> None:
     for j in jsons:
         key = "/".join(j.relative_to(label_root).parts[-2:])
         lab = multiclass_label(j)
-        for c in range(5):  # soft maps: blurred class mask with noise, some never reaching 255
+        for c in range(5):  # smooth soft maps as a network's upsampled probabilities: blurred class mask, scaled
+            # (some never reach 255), over a low-frequency background of false positives
             soft = cv2.GaussianBlur((lab == c).astype(np.float32), (0, 0), 3) * rng.uniform(0.8, 1.2)
-            png = np.clip(255 * soft + rng.normal(0, 12, lab.shape), 0, 255).astype(np.uint8)
+            soft += cv2.resize(rng.random((9, 16), np.float32) * 0.3, lab.shape[::-1], interpolation=cv2.INTER_CUBIC)
+            png = np.clip(255 * soft, 0, 255).astype(np.uint8)
             p = tmp / "pred" / f"{key}_{c}.png"
             p.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(p), png)
