@@ -2,40 +2,52 @@
 
 Each sub-package may contribute sub-commands through a module ``intrakd/<pkg>/cli.py`` that defines
 ``register(subparsers)``; every parser it adds must set ``func`` (called with the parsed namespace,
-returning an exit code).  Sub-packages are listed here explicitly so the command tree is predictable.
+returning an exit code).  ``COMMANDS`` names the module of every top-level command, so the command tree is
+predictable and a command imports only its own module: ``intrakd evaluate ...`` never loads the training stack
+(torch, torchvision).  Only the top-level help (no known command given) imports every command module.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import sys
 
 from intrakd import __version__
 
-SUBCOMMAND_MODULES = (
-    "intrakd.data.cli",
-    "intrakd.metrics.cli",
-    "intrakd.models.cli",
-    "intrakd.distill.cli",
-    "intrakd.engine.cli",
-    "intrakd.report.cli",
-)
+#: top-level command -> the module whose ``register`` adds it (one module may add several commands)
+COMMANDS = {
+    "synth": "intrakd.data.cli",
+    "data": "intrakd.data.cli",
+    "evaluate": "intrakd.metrics.cli",
+    "models": "intrakd.models.cli",
+    "methods": "intrakd.distill.cli",
+    "train": "intrakd.engine.cli",
+    "tables": "intrakd.report.cli",
+    "figures": "intrakd.report.cli",
+    "verdict": "intrakd.report.cli",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_of(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (the top-level options take no values, so it is the first non-option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv``: only the module of its command is imported; all of them when it names none."""
     parser = argparse.ArgumentParser(prog="intrakd", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"intrakd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name).register(sub)
+    command = _command_of(sys.argv[1:] if argv is None else argv)
+    modules = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -3,6 +3,9 @@
 A subclass builds ``records`` and implements the four format hooks (``read_image``, ``raw_label``,
 ``train_label``, ``restore_prediction``); everything geometric lives in :mod:`intrakd.data.transforms`.
 Loaders only read: nothing is ever written inside a dataset root (its mtime is a Snakemake input).
+``SegDataset`` is a map-style dataset (``__len__`` / ``__getitem__``, all a torch ``DataLoader`` needs) that
+imports torch only when it builds items, so reading images and labels (the evaluators, ``intrakd data check``)
+needs no torch.
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from intrakd.data import io, transforms
 from intrakd.data.spec import DatasetSpec
@@ -27,7 +28,7 @@ class Record:
     extra: dict = field(default_factory=dict)
 
 
-class SegDataset(Dataset):
+class SegDataset:
     """Segmentation items ``{image, label, exist, index, name}`` at the network input size.
 
     ``orig_size`` is the (W, H) of the images of this tree (genuine size, or the generated size of a synthetic
@@ -78,6 +79,8 @@ class SegDataset(Dataset):
     def _augment_rng(self, i: int) -> torch.Generator | None:
         if self.augment_seed is None:
             return None
+        import torch
+
         mixed = np.random.SeedSequence([self.augment_seed, int(i)]).generate_state(1, np.uint64)[0]
         return torch.Generator().manual_seed(int(mixed) & 0x7FFF_FFFF_FFFF_FFFF)
 
@@ -117,6 +120,8 @@ class SegDataset(Dataset):
         return io.image_size(self.records[i].image)
 
     def _exist(self, i: int, label: np.ndarray) -> torch.Tensor:
+        import torch
+
         if not self.spec.has_exist:
             return torch.zeros(0, dtype=torch.float32)
         flags = self.records[i].exist
@@ -129,6 +134,8 @@ class SegDataset(Dataset):
         return len(self.records)
 
     def __getitem__(self, i: int) -> dict:
+        import torch
+
         rec = self.records[i]
         image = self.read_image(i)
         if rec.label is not None:

@@ -190,8 +190,9 @@ def multiclass_label(json_path, size: tuple[int, int] | None = None) -> np.ndarr
         size = io.image_size(img) if img is not None else SIZE
     drawing = draw_lanes(read_label_json(json_path), size, json_path)
     out = np.zeros(drawing.shape[:2], np.uint8)
-    for k, lid in enumerate(LANE_IDS, start=1):
-        out[np.all(drawing == np.array(LANE_COLOURS[lid], np.uint8), axis=2)] = k
+    for k, lid in enumerate(LANE_IDS, start=1):  # the lanes' colours are distinct: each pixel gets at most one k
+        colour = np.array(LANE_COLOURS[lid], np.uint8)
+        out |= cv2.inRange(drawing, colour, colour) & np.uint8(k)  # 255 where exactly that colour
     return out
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import torch
+
+# torch is imported inside the functions that draw random numbers or build tensors, so that the label and geometry
+# helpers (used by the evaluators and ``intrakd data check``) load without the training stack.
 
 
 def round8(v: float) -> int:
@@ -35,10 +37,14 @@ def resize_pair(image: np.ndarray, label: np.ndarray | None, size: tuple[int, in
 
 
 def _uniform(lo: float, hi: float, rng: torch.Generator | None = None) -> float:
+    import torch
+
     return lo + (hi - lo) * float(torch.rand((), generator=rng))
 
 
 def _randint(n: int, rng: torch.Generator | None = None) -> int:
+    import torch
+
     return int(torch.randint(n, (), generator=rng)) if n > 0 else 0
 
 
@@ -70,6 +76,8 @@ def train_augment(image, label, *, crop, scale=(1.0, 1.0), rotate_deg=0.0, hflip
                   ignore_index=255, rng: torch.Generator | None = None):
     """The training half of the recipe on an already resized pair; output is exactly ``crop`` (W, H).
     ``rng``: the generator every random draw comes from (torch's global one when None)."""
+    import torch
+
     pad_image = tuple(float(v) for v in pad_image)
     lo, hi = scale
     if hi > lo or lo != 1.0:
@@ -86,6 +94,8 @@ def train_augment(image, label, *, crop, scale=(1.0, 1.0), rotate_deg=0.0, hflip
 
 def normalise(image_bgr: np.ndarray, mean, std, channel_order: str = "BGR") -> torch.Tensor:
     """float32 CHW tensor (pixel - mean) / std, channels in ``channel_order``."""
+    import torch
+
     img = image_bgr if channel_order == "BGR" else image_bgr[..., ::-1]
     img = img.astype(np.float32)
     img -= np.asarray(mean, np.float32)

@@ -118,6 +118,9 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
     dtype = torch.float64 if precision == "float64" else torch.float32
     with torch.autocast(feat.device.type, enabled=False):
         f = feat.flatten(2).to(dtype)  # B x c x P
+        # without autograd (the teacher side) the feature-sized temporaries are updated in place when they are
+        # our own copies: fewer freshly allocated (and page-faulted) feature-sized float64 buffers
+        inplace = not (torch.is_grad_enabled() and f.requires_grad) and f.data_ptr() != feat.data_ptr()
         m = aoi.flatten(2).to(dtype)  # B x n x P
         mass = m.sum(-1, keepdim=True)  # B x n x 1
         shift = None
@@ -125,7 +128,7 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
             z = mass.clamp_min(1e-12)
             # normalised weights: central moments are shift-invariant, so centre each channel (conditioning)
             shift = f.mean(-1, keepdim=True).detach()
-            f = f - shift
+            f = f.sub_(shift) if inplace else f - shift
         else:
             z = mass.new_full((), float(f.shape[-1]))
         m0 = mass / z
@@ -135,7 +138,7 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
         e = []
         for k in range(order):
             if k:
-                power = power * f
+                power = power.mul_(f) if inplace and k > 1 else power * f
             e.append(torch.bmm(m, power.transpose(1, 2)) / z)  # B x n x c
         mu = e[0]
         out = {1: mu if shift is None else (mu + shift.transpose(1, 2)) * (mass > 0)}

@@ -92,17 +92,10 @@ def _llamas(args) -> int:
     jsons = sorted(label_root.rglob("*.json"))
     if not jsons:
         raise ValueError(f"no LLAMAS label *.json files under {label_root}")
-    try:  # per-pixel labels come from the data package (official segmentation_labels semantics)
-        from intrakd.data.llamas import multiclass_label
-    except ImportError as err:
-        raise ValueError(f"LLAMAS labels need intrakd.data.llamas.multiclass_label ({err})") from None
-
-    def items():
-        for j in jsons:
-            key = "/".join(j.relative_to(label_root).parts[-2:])  # <recording>/<ts>.json, as the script
-            yield key, multiclass_label(j)
-
-    return _emit(llamas.evaluate(args.pred_root, items(), workers=args.workers), args.json)
+    # <recording>/<ts>.json as the script names predictions; the workers draw each label from its JSON with the
+    # official procedure (intrakd.data.llamas.multiclass_label)
+    items = [("/".join(j.relative_to(label_root).parts[-2:]), j) for j in jsons]
+    return _emit(llamas.evaluate(args.pred_root, items, workers=args.workers), args.json)
 
 
 def register(subparsers) -> None:
@@ -111,7 +104,7 @@ def register(subparsers) -> None:
 
     def common(sp):
         sp.add_argument("--json", action="store_true", help="print one JSON object")
-        sp.add_argument("--workers", type=int, default=None, help="decode/evaluation threads (default: CPUs)")
+        sp.add_argument("--workers", type=int, default=None, help="decode/evaluation worker processes (default: CPUs)")
 
     c = sub.add_parser("culane", help="F1 as the SCNN C++ evaluator (TP/FP/FN summed over images)")
     c.add_argument("--gt-root", type=Path, help="CULane root holding the GT .lines.txt files")

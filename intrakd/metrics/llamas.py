@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from intrakd.metrics._pool import map_chunks
 
 CLASSES = ("background", "l1", "l0", "r0", "r1")
 LANE_CLASSES = CLASSES[1:]
@@ -63,21 +65,35 @@ def _passes(pred: np.ndarray) -> tuple[np.ndarray, int]:
     return np.searchsorted(_ASCENDING, prob, side="right"), 102
 
 
+def _mask_u8(gt: np.ndarray) -> np.ndarray:
+    """A C-contiguous uint8 mask (non-zero = target) of a boolean or integer target map."""
+    gt = np.asarray(gt)
+    if gt.dtype == bool:
+        return np.ascontiguousarray(gt).view(np.uint8)
+    if gt.dtype == np.uint8:
+        return np.ascontiguousarray(gt)
+    return (gt != 0).view(np.uint8)
+
+
 def threshold_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """TP and FP at each of the 101 thresholds (in official order, t = 1.00 first) from one histogram."""
+    """TP and FP at each of the 101 thresholds (in official order, t = 1.00 first) from one histogram pass.
+
+    ``gt``: boolean, or any integer map whose non-zero pixels are the target. A uint8 prediction takes two
+    256-bin cv2.calcHist passes (all pixels, target pixels); other predictions a bincount of threshold levels.
+    """
     pred, gt = np.asarray(pred), np.asarray(gt)
     if pred.shape != gt.shape:
         raise ValueError(f"size mismatch: prediction {pred.shape} vs ground truth {gt.shape}")
     q, nbins = _passes(pred)
-    g = gt.ravel() if gt.dtype == bool else gt.ravel() != 0
-    if nbins == 256 and q.size < (1 << 24):  # uint8: 512-bin histogram of value | gt << 8 (exact below 2**24)
-        idx = q.ravel().astype(np.uint16)
-        idx |= g.view(np.uint8).astype(np.uint16) << 8
-        hist = cv2.calcHist([idx.reshape(-1, 1)], [0], None, [512], [0, 512]).ravel().astype(np.int64)
+    if nbins == 256 and q.size < (1 << 24):  # float32 histogram counts are exact below 2**24
+        q, mask = np.ascontiguousarray(q), _mask_u8(gt)
+        pos = cv2.calcHist([q], [0], mask, [256], [0, 256]).ravel().astype(np.int64)
+        allv = cv2.calcHist([q], [0], None, [256], [0, 256]).ravel().astype(np.int64)
+        hist = np.stack([allv - pos, pos])
     else:
+        g = _mask_u8(gt).ravel() != 0
         idx = q.ravel().astype(np.int64) + g.astype(np.int64) * nbins
-        hist = np.bincount(idx, minlength=2 * nbins)
-    hist = hist.reshape(2, nbins)
+        hist = np.bincount(idx, minlength=2 * nbins).reshape(2, nbins)
     if nbins == 256:  # fold uint8 values into "number of thresholds reached"
         hist = np.stack([np.bincount(_U8_PASSES, weights=h, minlength=102) for h in hist]).astype(np.int64)
     at_least = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # at_least[:, k] = #pixels reaching >= k thresholds
@@ -88,11 +104,10 @@ def threshold_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def image_ap(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Official AP of one image and class: ``pred`` uint8 0..255 (as the PNG) or float 0..1, ``gt`` boolean."""
-    gt = np.asarray(gt)
-    gt = gt if gt.dtype == bool else gt != 0
+    """Official AP of one image and class: ``pred`` uint8 0..255 (as the PNG) or float 0..1, ``gt`` boolean
+    (or an integer map, non-zero = target)."""
     tp, fp = threshold_counts(pred, gt)
-    npos = int(np.count_nonzero(gt))
+    npos = int(np.count_nonzero(_mask_u8(gt)))
     p = np.divide(tp, tp + fp, out=np.zeros(101), where=(tp + fp) > 0)
     r = tp / npos if npos else np.zeros(101)
     ap = 0.0
@@ -156,18 +171,29 @@ def read_prediction(pred_root, key: str) -> list[np.ndarray]:
     return out
 
 
-def evaluate(pred_root, items: Iterable[tuple[str, np.ndarray]], workers: int | None = None) -> dict:
-    """Score predictions under ``pred_root`` against (key, label map 0..4) items, key = ``<rec>/<ts>.json``."""
+def _score_chunk(pred_root: str, chunk) -> list[np.ndarray]:
+    """Per-image class APs of a chunk of (key, label) items; a label given as a path is a label JSON, drawn here
+    with the official procedure (:func:`intrakd.data.llamas.multiclass_label`)."""
+    ev = LlamasEvaluator()
+    out = []
+    for key, label in chunk:
+        if isinstance(label, (str, os.PathLike)):
+            from intrakd.data.llamas import multiclass_label  # the data package draws labels (no torch needed)
+
+            label = multiclass_label(label)
+        out.append(ev.image_aps(read_prediction(pred_root, key), label, name=key))
+    return out
+
+
+def evaluate(pred_root, items: Iterable[tuple[str, np.ndarray | str | os.PathLike]], workers: int | None = None) -> dict:
+    """Score predictions under ``pred_root`` against (key, label) items, key = ``<rec>/<ts>.json``; the label is
+    a 0..4 map or the path of the label JSON. Labels are drawn, PNGs decoded and APs computed in ``workers``
+    processes (default: the CPUs); the per-image APs are averaged here in list order, as the script does."""
     items = list(items)
     if not items:
         raise ValueError("no LLAMAS labels to evaluate (empty list)")
     ev = LlamasEvaluator()
-
-    def one(item):
-        key, label = item
-        return ev.image_aps(read_prediction(pred_root, key), label, name=key)
-
-    with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
-        for aps in pool.map(one, items):
-            ev.add(aps)
+    for aps in map_chunks(partial(_score_chunk, str(pred_root)), items, workers):
+        for a in aps:
+            ev.add(a)
     return ev.result()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from intrakd.labels import APOLLO_LABELS, CITYSCAPES_LABELS, Label
+from intrakd.metrics._pool import map_chunks
 
 TABLES: dict[str, tuple[Label, ...]] = {"apolloscape": APOLLO_LABELS, "cityscapes": CITYSCAPES_LABELS}
 
@@ -56,23 +57,27 @@ class SegEvaluator:
         self.add_counts(self.pair_counts(pred_ids, gt_ids, name))
 
     def pair_counts(self, pred_ids: np.ndarray, gt_ids: np.ndarray, name: str | None = None) -> np.ndarray:
-        """Flat 65536-bin histogram of ``256*gt + pred`` after validation (thread-safe, no state)."""
+        """Flat 65536-bin histogram of ``256*gt + pred`` after validation (thread-safe, no state).
+
+        uint8 maps: one pass of cv2.calcHist's joint (2-D) histogram over the two maps, which reads the pairs
+        directly (no per-pixel pair index is built); exact while the image has fewer than 2**24 pixels.
+        """
         if pred_ids.dtype == np.uint8 and gt_ids.dtype == np.uint8:
-            # uint8 fast path: the histogram itself reveals out-of-table IDs.
-            idx = gt_ids.astype(np.uint16) << 8
-            idx |= pred_ids
-            if idx.size < (1 << 24):  # float32 histogram counts are exact below 2**24
-                counts = cv2.calcHist([idx.reshape(-1, 1)], [0], None, [65536], [0, 65536]).ravel().astype(np.int64)
+            if gt_ids.size < (1 << 24):  # float32 histogram counts are exact below 2**24
+                gt_ids, pred_ids = np.ascontiguousarray(gt_ids), np.ascontiguousarray(pred_ids)
+                mat = cv2.calcHist([gt_ids, pred_ids], [0, 1], None, [256, 256], [0, 256, 0, 256])
+                mat = mat.astype(np.int64)
             else:
-                counts = np.bincount(idx.ravel(), minlength=65536)
-            mat = counts.reshape(256, 256)
+                idx = gt_ids.astype(np.uint16) << 8
+                idx |= pred_ids
+                mat = np.bincount(idx.ravel(), minlength=65536).reshape(256, 256)
             for what, present in (("ground truth", mat.sum(1)), ("prediction", mat.sum(0))):
                 bad = np.flatnonzero((present > 0) & ~self.valid)
                 if bad.size:
                     raise ValueError(
                         f"{what} of {name or 'image'} contains label ID {int(bad[0])}, not in the {self.table} table"
                     )
-            return counts
+            return mat.ravel()
         for what, arr in (("ground truth", gt_ids), ("prediction", pred_ids)):
             lo, hi = int(arr.min()), int(arr.max())
             if lo < 0 or hi > 255:
@@ -81,9 +86,10 @@ class SegEvaluator:
                 )
         return self.pair_counts(pred_ids.astype(np.uint8), gt_ids.astype(np.uint8), name)
 
-    def add_counts(self, counts: np.ndarray) -> None:
+    def add_counts(self, counts: np.ndarray, images: int = 1) -> None:
+        """Add the counts of ``images`` images (one :meth:`pair_counts` result, or a sum of several)."""
         self.confusion += counts.reshape(256, 256)
-        self.images += 1
+        self.images += images
 
     def iou(self) -> dict[int, float]:
         """IoU per evaluated label ID (NaN where TP + FP + FN = 0)."""
@@ -105,12 +111,16 @@ class SegEvaluator:
         ious = self.iou()
         per_class = {lab.name: (None if np.isnan(ious[lab.id]) else ious[lab.id]) for lab in self.averaged}
         valid = [v for v in per_class.values() if v is not None]
-        miou = float(np.mean(valid)) if valid else float("nan")
+        miou = sum(valid) / len(valid) if valid else float("nan")  # summed in table order, as getScoreAverage
         return {"miou": miou, "per_class": per_class, "images": self.images}
 
 
 def read_ids(path: str | os.PathLike) -> np.ndarray:
-    """Read a single-channel label-ID PNG (palette indices for mode P, as PIL and the official tools do)."""
+    """Read a single-channel label-ID PNG (palette indices for mode P, as PIL and the official tools do).
+
+    8-bit greyscale PNGs (the usual label and prediction files) are decoded by OpenCV, the faster decoder here;
+    other modes by PIL, because OpenCV would expand a palette to colours.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"label image not found: {path}")
@@ -126,29 +136,38 @@ def read_ids(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(img)
 
 
+def _pair_counts(ev: SegEvaluator, pair) -> np.ndarray:
+    pred_path, gt_path = pair
+    pred, gt = read_ids(pred_path), read_ids(gt_path)
+    if pred.shape != gt.shape:
+        raise ValueError(f"size mismatch: prediction {pred_path} is {pred.shape[::-1]} (WxH) but ground truth "
+                         f"{gt_path} is {gt.shape[::-1]}")
+    return ev.pair_counts(pred, gt, name=str(pred_path))
+
+
+def _count_chunk(table: str, pairs) -> tuple[np.ndarray, int]:
+    """(summed pair counts, images) of a chunk of (prediction, GT) paths: the unit of work of one worker."""
+    ev = SegEvaluator(table)
+    total = _pair_counts(ev, pairs[0])
+    for pair in pairs[1:]:
+        total += _pair_counts(ev, pair)
+    return total, len(pairs)
+
+
 def evaluate_pairs(
     pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]],
     table: str,
     exclude_void: bool = False,
     workers: int | None = None,
 ) -> dict:
-    """Evaluate (prediction PNG, ground-truth PNG) pairs; decoding runs in a thread pool (PIL releases the GIL)."""
+    """Evaluate (prediction PNG, ground-truth PNG) pairs; decoding and counting run in ``workers`` processes
+    (default: the CPUs this process may use), each summing the counts of contiguous chunks of the list."""
     if not pairs:
         raise ValueError("empty list of image pairs: nothing to evaluate")
+    pairs = [(str(p), str(g)) for p, g in pairs]
     ev = SegEvaluator(table, exclude_void=exclude_void)
-
-    def one(pair):
-        pred_path, gt_path = pair
-        pred, gt = read_ids(pred_path), read_ids(gt_path)
-        if pred.shape != gt.shape:
-            raise ValueError(f"size mismatch: prediction {pred_path} is {pred.shape[::-1]} (WxH) but ground truth "
-                             f"{gt_path} is {gt.shape[::-1]}")
-        return ev.pair_counts(pred, gt, name=str(pred_path))
-
-    workers = workers or min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool:
-        for counts in pool.map(one, pairs):
-            ev.add_counts(counts)
+    for counts, images in map_chunks(partial(_count_chunk, table), pairs, workers):
+        ev.add_counts(counts, images)
     return ev.result()
 
 
