@@ -130,8 +130,8 @@ def test_failing_processes_raise_one_error_naming_the_log(apollo_root, tmp_path)
     with pytest.raises(distributed.DistributedRunError) as err:
         train(cfg)
     log = tmp_path / "run" / distributed.LOG_NAME
-    assert str(log) in str(err.value) and "not a readable intrakd weights file" in str(err.value)
-    assert "not a readable intrakd weights file" in log.read_text()
+    assert str(log) in str(err.value) and "is unreadable" in str(err.value)
+    assert "is unreadable" in log.read_text()
 
 
 # ---------------------------------------------------------------------- parameters (no processes)
