@@ -6,8 +6,8 @@
 Needs root on a Debian-like system (the test suite's slow `tests/test_slurm.py` runs it there). Steps:
   1. ``apt-get install slurm-wlm munge`` (unless the binaries are already there or ``--no-install``), and the
      project's ``slurm`` extra (snakemake-executor-plugin-slurm) into ``.venv``;
-  2. a throw-away cluster in a temporary folder: its own ``slurm.conf`` (through ``SLURM_CONF``, nothing under
-     /etc is changed), munged, slurmctld and slurmd on 127.0.0.1, one node ``localhost`` in the partitions ``cpu``
+  2. a throw-away cluster in a temporary folder: its own ``slurm.conf`` (also copied to /etc/slurm for the job
+     steps, the files found there put back afterwards), munged, slurmctld and slurmd on 127.0.0.1, one node ``localhost`` in the partitions ``cpu``
      and ``gpu`` the profile names, declared with the CPUs, memory and one GPU (a GRES on /dev/null) that
      profiles/slurm asks for (``SlurmdParameters=config_overrides``: the node need not have them; jobs fall back to
      the CPU where CUDA is absent);
@@ -38,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
 DAEMONS = ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd")
+SYSTEM_CONF = Path("/etc/slurm")
 STATUS_SETTINGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "10"]
 
 SLURM_CONF = """\
@@ -104,12 +105,26 @@ class Cluster:
         self.conf = root / "slurm.conf"
         self.env = dict(os.environ, SLURM_CONF=str(self.conf))
         self.procs: dict[str, subprocess.Popen] = {}
+        self.installed: list[Path] = []  # configuration files written under /etc/slurm
+        self.backups: dict[Path, Path] = {}  # what was there before
 
     def start(self) -> None:
         for sub in ("state", "spool", "munge"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.conf.write_text(SLURM_CONF.format(d=self.root))
         (self.root / "gres.conf").write_text(GRES_CONF)
+        # The executor plugin deletes every SLURM_* variable (SLURM_CONF too) before it calls srun inside a job, so
+        # the job steps read the system's configuration: ours stands at /etc/slurm while the cluster runs, and
+        # whatever was there is put back by stop().
+        for name in ("slurm.conf", "gres.conf"):
+            system = SYSTEM_CONF / name
+            if system.exists() or system.is_symlink():
+                backup = self.root / f"system-{name}"
+                shutil.move(system, backup)
+                self.backups[system] = backup
+            SYSTEM_CONF.mkdir(parents=True, exist_ok=True)
+            shutil.copy(self.root / name, system)
+            self.installed.append(system)
         munge = self.root / "munge"
         key = munge / "munge.key"
         shutil.copy("/etc/munge/munge.key", key)
@@ -158,6 +173,11 @@ class Cluster:
                 proc.kill()
                 proc.wait()
             print(f"stopped {name} (pid {proc.pid})", flush=True)
+        for system in self.installed:
+            system.unlink(missing_ok=True)
+        for system, backup in self.backups.items():
+            shutil.move(backup, system)
+        self.installed, self.backups = [], {}
 
 
 def run_smoke(cluster: Cluster, workdir: Path) -> tuple[int, float, str]:

@@ -111,10 +111,8 @@ class RunConfig:
         for key in ("epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
-        if isinstance(self.nproc, bool) or not isinstance(self.nproc, int) or self.nproc < 1:
-            raise ValueError(f"nproc must be an integer >= 1 (processes for this run), got {self.nproc!r}")
-        if not isinstance(self.sync_bn, bool):
-            raise ValueError(f"sync_bn must be true or false, got {self.sync_bn!r}")
+        if self.nproc < 1:  # its type (an int, not a bool) is checked by check_types
+            raise ValueError(f"nproc must be >= 1 (processes for this run), got {self.nproc!r}")
         if self.nproc > 1:
             if int(self.batch_size) % self.nproc:
                 raise ValueError(f"batch_size {self.batch_size} is not divisible by nproc {self.nproc}: batch_size is "
