@@ -2,7 +2,11 @@
 # Rules live in workflow/rules/, the configuration in config/config.yaml (documented in config/README.md).
 from snakemake.utils import min_version
 
+from intrakd import yamlio
+
 min_version("9.0")
+
+yamlio.load_file("config/config.yaml")  # a syntax error names the file, line and column (Snakemake's does not)
 
 
 configfile: "config/config.yaml"

@@ -7,7 +7,10 @@
 
 Both first create the project-local virtual environment ``.venv`` (torch 2.14.1 / torchvision 0.29.1, the package
 in editable mode with its dev extras, and the Jupyter kernel ``intrakd``) unless it is already up to date.
-Extra arguments are passed on to snakemake (reproduce) or pytest (test).
+Extra arguments are passed on to snakemake (reproduce) or pytest (test). ``reproduce`` recovers from a killed
+snakemake by itself: the lock it left is released when no snakemake runs in that directory any more (a live one is
+reported and nothing is started), and the default profile's ``--rerun-incomplete`` reruns its unfinished jobs,
+which resume from their checkpoints.
 """
 
 from __future__ import annotations
@@ -59,6 +62,45 @@ PRESETS = {"default": ".", "smoke": ".test", "quick": "presets/quick", "standard
            "paper": "presets/paper"}
 
 
+def snakemake_processes(workdir: Path) -> list[int]:
+    """PIDs of live snakemake processes working in ``workdir`` (Linux /proc; an empty list elsewhere)."""
+    workdir = workdir.resolve()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            cwd = Path(os.readlink(proc / "cwd"))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        names = [Path(a).name for a in argv[:3]]
+        if int(proc.name) == os.getpid() or not ("snakemake" in names or argv[1:3] == ["-m", "snakemake"]):
+            continue
+        where = cwd
+        for flag in ("--directory", "-d"):
+            if flag in argv[:-1]:
+                where = cwd / argv[argv.index(flag) + 1]
+        if where.resolve() == workdir:
+            found.append(int(proc.name))
+    return found
+
+
+def release_stale_lock(workdir: Path, where: list[str]) -> None:
+    """A snakemake killed with ``kill -9`` (or a power cut) leaves its lock in ``.snakemake/locks``, and every later
+    run stops with a LockException. Release a lock whose snakemake is gone; refuse when one is still running."""
+    locks = workdir / ".snakemake" / "locks"
+    if not locks.is_dir() or not any(locks.iterdir()):
+        return
+    live = snakemake_processes(workdir)
+    if live:
+        raise SystemExit(f"snakemake is already running in {workdir} (pid {', '.join(map(str, live))}); "
+                         "wait for it to finish or stop it, then rerun")
+    if not Path("/proc").is_dir():
+        raise SystemExit(f"{locks} holds a lock and this system cannot tell whether its snakemake still runs; "
+                         f"if none does, run: snakemake {' '.join(where)} --unlock")
+    print(f"releasing the lock of a snakemake that is no longer running ({locks})", flush=True)
+    _run([BIN / "snakemake", *where, "--unlock"], env=_env())
+
+
 def reproduce(args: list[str]) -> None:
     preset = "default"
     if "--preset" in args:
@@ -68,6 +110,7 @@ def reproduce(args: list[str]) -> None:
         preset = args[i + 1]
         args = args[:i] + args[i + 2:]
     where = ["--directory", PRESETS[preset]] if preset != "default" else []
+    release_stale_lock(ROOT / PRESETS[preset], where)
     _run([BIN / "snakemake", *where, *args], env=_env())
     _run([BIN / "snakemake", *where, "--report", "results/report.html"], env=_env())
 

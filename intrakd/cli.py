@@ -54,9 +54,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as err:  # one clear line, no traceback
-        print(f"intrakd {args.command}: error: {err}", file=sys.stderr)
+    except BAD_INPUT as err:  # one clear line, no traceback
+        print(f"intrakd {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 1
+
+
+#: Exit codes: 0 success, 1 bad input (a missing or unreadable file, a bad value, a full disk, a training stopped
+#: by a non-finite loss, a failed distributed run), 2 usage (argparse's own errors, a missing sub-command).
+#: FloatingPointError is the engine's NonFiniteLossError; RuntimeError its DistributedRunError.
+BAD_INPUT = (OSError, ValueError, KeyError, FloatingPointError, RuntimeError)
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line; an OSError as ``reason: PATH`` (its errno and Python's quoting
+    dropped), a KeyError without its quotes."""
+    if isinstance(err, OSError) and err.strerror:
+        text = err.strerror[:1].lower() + err.strerror[1:]
+        text += f": {err.filename}" if err.filename else ""
+    elif isinstance(err, KeyError) and err.args:
+        text = str(err.args[0])
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

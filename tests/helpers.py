@@ -36,3 +36,19 @@ def same_weights(a_dir: Path, b_dir: Path) -> bool:
 
 def history_without_timings(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(Path(run_dir) / "history.csv").drop(columns=TIMING_COLUMNS)
+
+
+def poison_second_epoch(monkeypatch) -> None:
+    """Make the next run's loss non-finite in its second epoch (NaN weights), the first epoch's checkpoint kept."""
+    import importlib
+
+    trainer = importlib.import_module("intrakd.engine.train").Trainer
+    original = trainer.train_epoch
+
+    def poisoned(self, epoch):
+        if epoch == 1:
+            with torch.no_grad():
+                next(self.student.parameters()).fill_(float("nan"))
+        return original(self, epoch)
+
+    monkeypatch.setattr(trainer, "train_epoch", poisoned)

@@ -20,7 +20,7 @@ import importlib
 from intrakd.engine import NonFiniteLossError, RunConfig, train
 from intrakd.models.checkpoint import load_weights
 
-from helpers import history_without_timings, same_weights, tiny_apollo, tiny_cfg
+from helpers import history_without_timings, poison_second_epoch, same_weights, tiny_apollo, tiny_cfg
 
 train_module = importlib.import_module("intrakd.engine.train")  # the package re-exports train()
 
@@ -94,15 +94,7 @@ def test_interrupted_run_resumes_exactly(apollo_root, tmp_path, monkeypatch):
 
 
 def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(apollo_root, tmp_path, monkeypatch):
-    original = train_module.Trainer.train_epoch
-
-    def poison_second_epoch(self, epoch):
-        if epoch == 1:
-            with torch.no_grad():
-                next(self.student.parameters()).fill_(float("nan"))
-        return original(self, epoch)
-
-    monkeypatch.setattr(train_module.Trainer, "train_epoch", poison_second_epoch)
+    poison_second_epoch(monkeypatch)
     with pytest.raises(NonFiniteLossError, match="epoch 2.*last good checkpoint"):
         train(_cfg(apollo_root, tmp_path / "nan"))
     state = torch.load(tmp_path / "nan/ckpt/last.pt", weights_only=True)

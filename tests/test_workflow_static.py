@@ -127,6 +127,45 @@ def test_invalid_config_value_names_the_key(tmp_path):
     assert "epochs" in proc.stdout + proc.stderr
 
 
+def test_exponent_numbers_are_numbers_and_yaml_errors_name_file_and_line(tmp_path):
+    text = (REPO / ".test" / "config" / "config.yaml").read_text()
+    (tmp_path / "ok" / "config").mkdir(parents=True)
+    (tmp_path / "ok" / "config" / "config.yaml").write_text(re.sub(r"(?m)^  lr: .*$", "  lr: 1e-3", text))
+    proc = _snakemake("-n", "--directory", str(tmp_path / "ok"), "--snakefile", str(REPO / "Snakefile"),
+                      check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (tmp_path / "bad" / "config").mkdir(parents=True)
+    lines = text.splitlines()
+    lines[4] += ": [oops"
+    (tmp_path / "bad" / "config" / "config.yaml").write_text("\n".join(lines) + "\n")
+    proc = _snakemake("-n", "--directory", str(tmp_path / "bad"), "--snakefile", str(REPO / "Snakefile"),
+                      check=False)
+    assert proc.returncode != 0 and "config/config.yaml:5:" in proc.stdout + proc.stderr
+
+
+def test_synthetic_data_is_rendered_into_the_configured_root(tmp_path):
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["datasets"]["apolloscape"]["root"] = "./data/synthetic/apollo/"
+    proc = _snakemake("-n", "--directory", str(_copy_config(tmp_path, config)), "--snakefile",
+                      str(REPO / "Snakefile"))
+    out = proc.stdout + proc.stderr
+    synth = re.search(r"rule synth:\n(.*?)\n\n", out, re.S)
+    assert synth and "output: data/synthetic/apollo\n" in synth.group(1), out
+    assert "log: results/logs/synth/data/synthetic/apollo.log" in synth.group(1)
+    assert "MissingInputException" not in out
+
+
+@pytest.mark.parametrize("root, fragment", [("/abs/apollo", "relative path"), ("../apollo", "relative path")])
+def test_synthetic_root_outside_the_working_directory_is_refused(tmp_path, root, fragment):
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["datasets"]["apolloscape"]["root"] = root
+    proc = _snakemake("-n", "--directory", str(_copy_config(tmp_path, config)), "--snakefile",
+                      str(REPO / "Snakefile"), check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"datasets.apolloscape.root: {root!r}" in out and fragment in out
+
+
 def test_unknown_method_in_grid_lists_valid_names(tmp_path):
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     config["grid"][0]["methods"] = ["baseline", "nonsense"]

@@ -35,7 +35,7 @@ def check_dataset(name: str, root, split: str, *, max_errors: int = 5) -> dict:
     errors: list[str] = []
     for i, rec in enumerate(ds.records):
         try:
-            image = ds.read_image(i)
+            image = ds.read_image(i, strict=True)  # a decoder warning is a corrupt image
             if rec.label is None:
                 continue
             raw = ds.raw_label(i)
@@ -52,7 +52,7 @@ def check_dataset(name: str, root, split: str, *, max_errors: int = 5) -> dict:
         counts += np.bincount(train.ravel(), minlength=256)
     if errors:
         more = " (stopped there)" if len(errors) >= max_errors else ""
-        raise ValueError(f"{name} {split} at {root}: {len(errors)} bad file(s){more}:\n  " + "\n  ".join(errors))
+        raise ValueError(f"{name} {split} at {root}: {len(errors)} bad file(s){more}: " + "; ".join(errors))
     return {
         "dataset": name, "root": str(root), "split": split, "images": len(ds),
         "label_values": sorted(values),

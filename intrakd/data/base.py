@@ -92,9 +92,9 @@ class SegDataset:
             raise ValueError(f"{self.spec.name} split {self.split!r} has no label for {rec.image}")
         return rec.label
 
-    def read_image(self, i: int) -> np.ndarray:
-        """uint8 HxWx3 BGR image of record ``i`` at full tree size."""
-        return io.read_image(self.records[i].image)
+    def read_image(self, i: int, *, strict: bool = False) -> np.ndarray:
+        """uint8 HxWx3 BGR image of record ``i`` at full tree size (``strict``: see :func:`io.read_image`)."""
+        return io.read_image(self.records[i].image, strict=strict)
 
     def raw_label(self, i: int) -> np.ndarray:
         """Ground truth in the genuine label space (what the official evaluator reads), full size."""

@@ -6,8 +6,12 @@ files/folders, ValueError for content that cannot be used.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,10 +59,16 @@ def resolve(root: Path, rel: str) -> Path:
 
 
 def listed_paths(root: Path, lst: Path, entry: ListEntry, labelled: bool = True) -> tuple[Path, Path | None]:
-    """(image, label or None) of a list-file entry resolved under ``root``; FileNotFoundError naming the list line
-    and the file when either is missing."""
+    """(image, label or None) of a list-file entry resolved under ``root``; ValueError naming the list line when an
+    entry leads outside ``root`` (``../``), FileNotFoundError naming the list line and the file when either is
+    missing. The check is lexical, so symbolic links inside the tree (an image folder on another disk) stay valid."""
     image = resolve(root, entry.image)
     label = resolve(root, entry.label) if labelled and entry.label is not None else None
+    inside = os.path.normpath(root)
+    for what, p in (("image", image), ("label", label)):
+        if p is not None and os.path.commonpath([inside, os.path.normpath(p)]) != inside:
+            raise ValueError(f"{lst}:{entry.line}: {what} {getattr(entry, what)!r} leads outside the dataset root "
+                             f"{root}; expected a path inside it")
     for what, p in (("image", image), ("label", label)):
         if p is not None and not p.is_file():
             raise FileNotFoundError(f"{lst}:{entry.line}: {what} {p} does not exist")
@@ -102,12 +112,38 @@ def _check_trailer(path: Path, data: bytes) -> None:
         raise ValueError(f"image {path} is truncated (no PNG IEND chunk)")
 
 
-def read_image(path: Path | str) -> np.ndarray:
-    """uint8 HxWx3 BGR image; FileNotFoundError if missing, ValueError if corrupt or truncated."""
+@contextlib.contextmanager
+def _decoder_messages():
+    """Collect what C decoders print on file descriptor 2 meanwhile (libjpeg's "Corrupt JPEG data: ..." warnings,
+    which OpenCV neither raises nor returns); the list holds that text after the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    messages: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield messages
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            messages.append(sink.read().decode(errors="replace").strip())
+
+
+def read_image(path: Path | str, *, strict: bool = False) -> np.ndarray:
+    """uint8 HxWx3 BGR image; FileNotFoundError if missing, ValueError if corrupt or truncated. ``strict`` (what
+    ``data check`` uses): a decoder warning (corrupt JPEG data the decoder patched over) is a ValueError too."""
     path = require_file(path, "image")
     data = path.read_bytes()
     _check_trailer(path, data)
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if strict:
+        with _decoder_messages() as messages:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        warning = " ".join(messages[0].split())
+        if warning and img is not None:
+            raise ValueError(f"image {path} is corrupt (the decoder warned: {warning})")
+    else:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"image {path} cannot be decoded (corrupt, truncated or not an image)")
     return img

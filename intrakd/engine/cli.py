@@ -6,8 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import yaml
-
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train one run from a YAML/JSON file of RunConfig keys "
@@ -21,17 +19,15 @@ def register(sub) -> None:
 
 def _train(args) -> int:
     from intrakd.engine import train
+    from intrakd.engine.config import load_run_file
+    from intrakd.yamlio import yaml_value
 
-    if not args.config.is_file():
-        raise FileNotFoundError(f"{args.config}: no such run configuration file")
-    values = yaml.safe_load(args.config.read_text()) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{args.config}: expected a mapping of run parameters, got {type(values).__name__}")
+    values = load_run_file(args.config)
     for item in args.set:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        values[key] = yaml.safe_load(raw)
+        values[key] = yaml_value(raw, f"--set {key}")
     metrics = train(values)  # nproc > 1: launches torchrun, whose processes come back here (see distributed.py)
     if args.json and os.environ.get("RANK", "0") == "0":  # once per run, not once per process
         print(json.dumps({k: metrics[k] for k in ("metric", "value", "wall_seconds", "params")}))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from intrakd import yamlio
 
 
 @dataclass
@@ -72,12 +76,24 @@ class RunConfig:
     def out(self) -> Path:
         return Path(self.out_dir)
 
+    def check_types(self) -> "RunConfig":
+        """Check every field's value against its declared type (bool is not an int; an int is a float; an integral
+        float such as ``2.0`` is accepted for an int field and stored as ``2``); TypeError naming the key, the value
+        and the expected type."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            setattr(self, f.name, _typed(f.name, value, hints[f.name]))
+        return self
+
     def validate(self) -> "RunConfig":
-        """Check names against the registries and values against their ranges; one clear error each."""
+        """Check every value against its declared type, names against the registries and values against their
+        ranges; one clear error each."""
         from intrakd.data import DATASETS
         from intrakd.distill import METHOD_REGISTRY
         from intrakd.models import MODEL_REGISTRY
 
+        self.check_types()
         _choice("dataset", self.dataset, DATASETS)
         _choice("student", self.student, MODEL_REGISTRY)
         _choice("method", self.method, METHOD_REGISTRY)
@@ -95,10 +111,8 @@ class RunConfig:
         for key in ("epochs", "batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
-        if isinstance(self.nproc, bool) or not isinstance(self.nproc, int) or self.nproc < 1:
-            raise ValueError(f"nproc must be an integer >= 1 (processes for this run), got {self.nproc!r}")
-        if not isinstance(self.sync_bn, bool):
-            raise ValueError(f"sync_bn must be true or false, got {self.sync_bn!r}")
+        if self.nproc < 1:  # its type (an int, not a bool) is checked by check_types
+            raise ValueError(f"nproc must be >= 1 (processes for this run), got {self.nproc!r}")
         if self.nproc > 1:
             if int(self.batch_size) % self.nproc:
                 raise ValueError(f"batch_size {self.batch_size} is not divisible by nproc {self.nproc}: batch_size is "
@@ -124,3 +138,86 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 def _choice(key: str, value: Any, valid) -> None:
     if value not in valid:
         raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(sorted(valid))}")
+
+
+class ConfigTypeError(TypeError, ValueError):
+    """A run parameter of the wrong type (a ValueError too: bad input, reported in one line by the CLI)."""
+
+
+def _type_name(hint) -> str:
+    if hint is Any:
+        return "any value"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    if origin is list:
+        return f"a list ({_type_name(typing.get_args(hint)[0])} each)"
+    if origin is dict:
+        return f"a mapping ({_type_name(typing.get_args(hint)[1])} each)"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+            type(None): "null"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _typed(key: str, value, hint):
+    """``value`` checked against the type ``hint`` (and an integral float made an int); TypeError otherwise."""
+    def bad():
+        return ConfigTypeError(
+            f"run parameter {key}={value!r}: expected {_type_name(hint)}, got {type(value).__name__}")
+
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return value
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own error, which names the offending item of a list
+            return _typed(key, value, options[0])
+        for option in options:
+            try:
+                return _typed(key, value, option)
+            except TypeError:
+                continue
+        raise bad()
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise bad()
+        return [_typed(f"{key}[{i}]", v, typing.get_args(hint)[0]) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        key_type, value_type = typing.get_args(hint)
+        return {_typed(f"{key} key", k, key_type): _typed(f"{key}.{k}", v, value_type) for k, v in value.items()}
+    if hint is type(None):
+        if value is not None:
+            raise bad()
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad()
+        return value
+    if hint is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad()
+        return value
+    if not isinstance(value, hint):
+        raise bad()
+    return value
+
+
+def load_run_file(path: Path | str) -> dict[str, Any]:
+    """A YAML or JSON file of run parameters, as a mapping; errors name the file (and the line of a YAML error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such run configuration file")
+    values = yamlio.load_file(path)
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of run parameters, got {type(values).__name__}")
+    return values

@@ -3,7 +3,11 @@
 Outputs in ``cfg.out_dir``:
   ``metrics.json`` (written last: its presence means the run finished), ``history.csv`` (one row per epoch),
   ``model.pt`` (final student weights, ``intrakd.models.checkpoint`` format), ``ckpt/last.pt`` (resume state,
-  rewritten atomically after every epoch; a killed run resumes from it exactly).
+  rewritten atomically after every epoch, the one it replaces kept as ``ckpt/prev.pt``; a killed run resumes
+  from the newest readable one exactly). Every file is written through :mod:`intrakd.atomic` (fsync, rename).
+A run whose checkpoint already holds the last epoch trains nothing and writes its outputs from the checkpoint
+(``history.csv`` from its record, ``model.pt`` and ``metrics.json`` from its weights): rerunning a finished run, or
+one killed after its last checkpoint, reproduces the uninterrupted run's outputs.
 With ``nproc`` > 1 the run trains with DDP under torchrun: see :mod:`intrakd.engine.distributed` for how to run
 on N GPUs and what changes (global batch, SyncBatchNorm, learning rate not rescaled).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import os
@@ -25,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
+from intrakd import atomic
 from intrakd.engine import distributed, provenance
 from intrakd.engine.config import RunConfig
 from intrakd.engine.evaluate import evaluate, floor, per_class
@@ -32,6 +38,18 @@ from intrakd.engine.evaluate import evaluate, floor, per_class
 
 class NonFiniteLossError(FloatingPointError):
     pass
+
+
+#: RunConfig keys that do not change a run's weights or history, so a checkpoint written under other values of
+#: them is resumed: where the outputs go, data-loader workers and CPU threads (augmentation is seeded per item, so
+#: the data order and content do not depend on workers), the device (a run may resume elsewhere; the arithmetic is
+#: then the new device's), and the free-text data note recorded in metrics.json.
+RESULT_NEUTRAL = ("out_dir", "num_workers", "threads", "device", "data_source")
+#: The checkpoint replaced by the newest one, kept beside ``ckpt/last.pt`` (see Trainer.save_checkpoint).
+PREVIOUS_CHECKPOINT = "prev.pt"
+CHECKPOINT_KEYS = {"epoch", "elapsed", "student", "method", "optimizer", "scaler", "history", "fingerprint"}
+#: Files of a run folder written through intrakd.atomic (their stale temporaries are removed when a run starts).
+RUN_FILES = ("metrics.json", "history.csv", "model.pt")
 
 
 def seed_everything(seed: int) -> None:
@@ -45,17 +63,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919) % 2**31
 
 
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _write_json(obj, path: Path) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def _json_default(value):
@@ -72,12 +81,11 @@ def _write_history(rows: list[dict], path: Path) -> None:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic.write_text(path, buf.getvalue())
 
 
 def _seconds_per_step(history: list[dict]) -> float | None:
@@ -195,13 +203,15 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "history": self.history,
+            "matched_size": self.matched_size,
             "fingerprint": self.fingerprint(),
         }
 
     def fingerprint(self) -> dict:
-        """What a checkpoint must share with this run to be resumed: the settings that change the result and
-        the identity of the inputs (a retrained teacher or regenerated data makes an old checkpoint stale)."""
-        cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in ("out_dir", "num_workers", "threads", "device")}
+        """What a checkpoint must share with this run to be resumed: every setting that changes the result (all
+        RunConfig keys but :data:`RESULT_NEUTRAL`) and the identity of the inputs (a retrained teacher or
+        regenerated data makes an old checkpoint stale)."""
+        cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in RESULT_NEUTRAL}
         if self.cfg.nproc == 1:  # one process: as before these keys existed, so older checkpoints stay valid
             cfg.pop("nproc"), cfg.pop("sync_bn")
 
@@ -213,33 +223,76 @@ class Trainer:
 
         return {"config": cfg, "teacher": stamp(self.cfg.teacher_checkpoint), "data": stamp(self.cfg.data_root)}
 
-    def maybe_resume(self) -> bool:
-        state = None
+    @property
+    def prev_ckpt_path(self) -> Path:
+        return self.ckpt_path.with_name(PREVIOUS_CHECKPOINT)
+
+    def save_checkpoint(self, state: dict) -> None:
+        """Write ``ckpt/last.pt`` durably, keeping the checkpoint it replaces as ``ckpt/prev.pt``: whatever moment
+        a run is killed at, one of the two is a complete checkpoint."""
+        data = atomic.torch_bytes(state)
         if self.ckpt_path.is_file():
-            state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+            try:
+                os.replace(self.ckpt_path, self.prev_ckpt_path)
+            except OSError as err:
+                raise atomic.write_error(err, self.prev_ckpt_path) from err
+        atomic.write_bytes(self.ckpt_path, data)
+
+    def read_checkpoint(self) -> tuple[Path | None, dict | None, list[Path]]:
+        """(path, state) of the newest readable checkpoint, ``last.pt`` else ``prev.pt`` ((None, None) when there
+        is none), and the unreadable ones (truncated, empty, not a resume checkpoint), each warned about in one
+        line."""
+        from intrakd.models.checkpoint import load_trusted
+
+        bad = []
+        for path in (self.ckpt_path, self.prev_ckpt_path):
+            if not path.is_file():
+                continue
+            try:
+                state = load_trusted(path, map_location=self.device)
+                if not isinstance(state, dict) or not CHECKPOINT_KEYS <= set(state):
+                    raise ValueError(f"checkpoint {path} is not an intrakd resume checkpoint "
+                                     f"(expected the keys {sorted(CHECKPOINT_KEYS)})")
+            except ValueError as err:
+                bad.append(path)
+                if self.group.is_main:
+                    fallback = path == self.ckpt_path and self.prev_ckpt_path.is_file()
+                    then = f"falling back to {self.prev_ckpt_path}" if fallback else "starting afresh"
+                    print(f"warning: {err}; {then}", flush=True)
+                continue
+            return path, state, bad
+        return None, None, bad
+
+    def maybe_resume(self) -> bool:
+        path, state, bad = self.read_checkpoint()
         self.group.barrier()  # every process has read the checkpoint before process 0 may remove a stale one
+        if self.group.is_main:  # an unreadable file must not be kept as the previous checkpoint by the next save
+            for p in bad:
+                p.unlink(missing_ok=True)
         if state is None:
             return False
         mine = self.fingerprint()
         saved = state.get("fingerprint", {})
-        if saved != mine:
-            diff = sorted(k for k in set(saved.get("config", {})) | set(mine["config"])
-                          if saved.get("config", {}).get(k) != mine["config"].get(k))
-            diff += [k for k in ("teacher", "data") if saved.get(k) != mine[k]]
+        saved_cfg = {k: v for k, v in saved.get("config", {}).items() if k not in RESULT_NEUTRAL}
+        diff = sorted(k for k in set(saved_cfg) | set(mine["config"]) if saved_cfg.get(k) != mine["config"].get(k))
+        diff += [k for k in ("teacher", "data") if saved.get(k) != mine[k]]
+        if diff:
             if self.group.is_main:
-                print(f"ignoring stale checkpoint {self.ckpt_path}: written with other settings or inputs ({diff}); "
+                print(f"ignoring stale checkpoint {path}: written with other settings or inputs ({diff}); "
                       "starting afresh", flush=True)
-                self.ckpt_path.unlink()
+                self.ckpt_path.unlink(missing_ok=True)
+                self.prev_ckpt_path.unlink(missing_ok=True)
             return False
         self.student.load_state_dict(state["student"])
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.history = list(state["history"])
+        self.matched_size = state.get("matched_size")
         self.start_epoch = int(state["epoch"])
         self.elapsed_before = float(state["elapsed"])
         if self.group.is_main:
-            print(f"resumed from {self.ckpt_path} after epoch {self.start_epoch}/{self.cfg.epochs}", flush=True)
+            print(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}", flush=True)
         return True
 
     # ------------------------------------------------------------------ one epoch
@@ -359,7 +412,12 @@ class Trainer:
 
         cfg, group = self.cfg, self.group
         cfg.out.mkdir(parents=True, exist_ok=True)
+        if group.is_main:  # temporaries of writes a kill -9 interrupted
+            atomic.remove_stale_temps(cfg.out, RUN_FILES)
+            atomic.remove_stale_temps(self.ckpt_path.parent, (self.ckpt_path.name, PREVIOUS_CHECKPOINT))
         self.maybe_resume()  # every process loads the same checkpoint
+        if group.is_main and self.history:  # the checkpoint's record, even when no epoch is left to train
+            _write_history(self.history, cfg.out / "history.csv")
         group.broadcast_module(self.method)  # the method's extras start equal (the student's: DDP does it)
         self.wrap_student()
         t0 = time.perf_counter()
@@ -376,7 +434,7 @@ class Trainer:
                 self.history.append(row)
                 if group.is_main:
                     _write_history(self.history, cfg.out / "history.csv")
-                    _atomic_save(self.state(epoch + 1, self.elapsed_before + time.perf_counter() - t0), self.ckpt_path)
+                    self.save_checkpoint(self.state(epoch + 1, self.elapsed_before + time.perf_counter() - t0))
                     losses = ", ".join(f"{k[5:]} {v:.4f}" for k, v in row.items() if k.startswith("loss_"))
                     val = f" | val {result['metric']} {result['value']:.2f}" if f"val_{self.spec.metric}" in row else ""
                     print(f"epoch {epoch + 1}/{cfg.epochs} | {losses} | lr {row['lr']:.5f}{val} | "

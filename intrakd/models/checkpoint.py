@@ -7,13 +7,12 @@ must hold only what ``weights_only`` loading accepts (str, int, float, bool, Non
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from intrakd import atomic
 from intrakd.models.base import SegModel, build_model
 
 FORMAT = "intrakd-weights/1"
@@ -21,7 +20,7 @@ FORMAT = "intrakd-weights/1"
 
 def save_weights(path, model: nn.Module, *, name: str, num_classes: int, width: float, exist_head: bool,
                  meta: dict | None = None) -> Path:
-    """Write ``model``'s state dict and build arguments atomically (temp file + ``os.replace``)."""
+    """Write ``model``'s state dict and build arguments atomically and durably (:func:`intrakd.atomic.write_bytes`)."""
     path = Path(path)
     if getattr(model, "num_classes", num_classes) != num_classes:
         raise ValueError(f"save_weights: model has {model.num_classes} classes, num_classes={num_classes} given")
@@ -30,15 +29,25 @@ def save_weights(path, model: nn.Module, *, name: str, num_classes: int, width: 
     blob = {"format": FORMAT, "name": name, "num_classes": int(num_classes), "width": float(width),
             "exist_head": bool(exist_head), "kwargs": dict(getattr(model, "build_kwargs", {})),
             "state_dict": state, "meta": dict(meta or {})}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return atomic.write_bytes(path, atomic.torch_bytes(blob))
+
+
+def load_trusted(path, map_location="cpu"):
+    """``torch.load(path, weights_only=True)``: tensors and primitives only, never arbitrary pickled objects.
+
+    A file that cannot be read that way (truncated, empty, not a torch file, a pickle payload that
+    ``weights_only`` refuses) raises ONE ``ValueError`` line naming the file and the reason."""
+    path = Path(path)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(blob, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
         raise
-    return path
+    except Exception as err:  # noqa: BLE001 -- torch reports bad files as RuntimeError, EOFError, UnpicklingError...
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = lines[0] if lines else type(err).__name__
+        if path.is_file() and path.stat().st_size == 0:
+            reason = "empty file"
+        raise ValueError(f"checkpoint {path} is unreadable ({type(err).__name__}: {reason})") from None
 
 
 def read_weights(path, map_location="cpu") -> dict:
@@ -46,10 +55,7 @@ def read_weights(path, map_location="cpu") -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # pickle errors, truncated files, forbidden globals
-        raise ValueError(f"checkpoint {path} is not a readable intrakd weights file: {err}") from err
+    blob = load_trusted(path, map_location)
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ValueError(f"checkpoint {path} is not an intrakd weights file (expected format {FORMAT!r})")
     return blob

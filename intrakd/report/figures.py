@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from intrakd import atomic  # noqa: E402
 from intrakd.report.tables import METHOD_LABELS, paper_results  # noqa: E402
 
 METRIC_LABELS = {"miou": "mIoU (%)", "f1": "F1 (%)", "map": "mAP"}
@@ -195,11 +196,7 @@ def _write_scores(scores: pd.DataFrame, dirs: dict, fig: dict, path: Path) -> Pa
     method_of = {run_label(fig["model"], m): m for m in fig["methods"]}
     out = scores.assign(dataset=fig["dataset"], model=fig["model"], method=scores["label"].map(method_of),
                         run=scores["label"].map({k: str(v) for k, v in dirs.items()}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    out.to_csv(tmp, index=False)
-    tmp.replace(path)
-    return path
+    return atomic.write_text(path, out.to_csv(index=False))
 
 
 def build_figures(runs_dir, out_dir, which=tuple(FIGURE_FILES), seed: int | None = None, data_root=None) -> dict:

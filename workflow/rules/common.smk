@@ -1,14 +1,36 @@
 # Helpers for the rules: config validation, the run grid, per-job parameters and inputs.
 # Python helpers live here only (rule files hold rules only).
 import itertools
+import os
+import re
 import sys
 from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
 
-from intrakd import grid
+from intrakd import grid, yamlio
 
+
+
+def _exponent_numbers(schema_file):
+    """Snakemake reads the config as YAML 1.1, where `lr: 1e-3` is a string; where the schema expects a number,
+    read such a value as YAML 1.2 (and a person) does (intrakd.yamlio)."""
+    import jsonschema
+
+    schema = yaml.safe_load((Path(workflow.basedir) / "workflow" / "schemas" / schema_file).read_text())
+    for err in jsonschema.Draft202012Validator(schema).iter_errors(config):
+        expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        if (err.validator == "type" and "number" in expected and isinstance(err.instance, str)
+                and yamlio.EXPONENT_FLOAT.match(err.instance)):
+            *parents, key = err.absolute_path
+            holder = config
+            for k in parents:
+                holder = holder[k]
+            holder[key] = float(err.instance)
+
+
+_exponent_numbers("config.schema.yaml")
 validate(config, schema="../schemas/config.schema.yaml")
 
 
@@ -58,8 +80,30 @@ def _check_config():
                 )
 
 
+def _synth_roots():
+    """{root: dataset} of the synthetic datasets: the `synth` rule renders each into its own `root`. A root must be a
+    relative path inside the working directory (its log goes to results/logs/synth/<root>.log) and belong to one
+    dataset; it is normalised (`./data/x/` is `data/x`)."""
+    roots = {}
+    for name, d in config["datasets"].items():
+        if d["source"] != "synthetic":
+            continue
+        root = os.path.normpath(d["root"])
+        if os.path.isabs(root) or root.split(os.sep)[0] in ("..", ".") or "{" in root:
+            raise ValueError(f"config datasets.{name}.root: {d['root']!r} cannot hold a synthetic dataset; expected "
+                             "a relative path inside the working directory (absolute paths and '..' are for "
+                             "source: real)")
+        if root in roots:
+            raise ValueError(f"config datasets.{name}.root: {d['root']!r} is also the root of {roots[root]}; "
+                             "expected one folder per synthetic dataset")
+        roots[root] = name
+        d["root"] = root
+    return roots
+
+
 METHOD_NAMES = sorted(set(METHODS) | set(config["methods"]))
 _check_config()
+SYNTH_ROOTS = _synth_roots()
 
 def grid_runs(*outputs):
     """(dataset, student, method, seed) of every grid entry feeding any of ``outputs`` (all entries when none)."""
@@ -80,6 +124,7 @@ wildcard_constraints:
     method="|".join(METHOD_NAMES),
     seed=r"\d+",
     table=r"table[1-5]",
+    synth_root="|".join(re.escape(root) for root in SYNTH_ROOTS) or "(?!)",
 
 
 run_dir = grid.run_dir
@@ -136,9 +181,10 @@ def teacher_inputs(wildcards):
 
 
 def synth_params(wildcards):
-    s = config["datasets"][wildcards.dataset]["synth"]
+    dataset = SYNTH_ROOTS[wildcards.synth_root]
+    s = config["datasets"][dataset]["synth"]
     world = s.get("world", {})
-    return {"num": s["num"], "seed": s["seed"], "size": f"{s['size'][0]}x{s['size'][1]}",
+    return {"dataset": dataset, "num": s["num"], "seed": s["seed"], "size": f"{s['size'][0]}x{s['size'][1]}",
             "world": "".join(f" --{k.replace('_', '-')} {v}" for k, v in sorted(world.items()))}
 
 

@@ -13,11 +13,12 @@ rule kernel:
         "&> {log:q} && date -u > {output:q}"
 
 
+# Renders a synthetic dataset into its configured `root` (any relative path: SYNTH_ROOTS in common.smk).
 rule synth:
     output:
-        directory("resources/data/{dataset}"),
+        directory("{synth_root}"),
     log:
-        "results/logs/synth/{dataset}.log",
+        "results/logs/synth/{synth_root}.log",
     threads: 1
     conda:
         "../../environment.yml"
@@ -25,5 +26,5 @@ rule synth:
         python=sys.executable,
         synth=synth_params,
     shell:
-        "{params.python:q} -m intrakd.cli synth {wildcards.dataset} {output:q} --num {params.synth[num]} "
+        "{params.python:q} -m intrakd.cli synth {params.synth[dataset]} {output:q} --num {params.synth[num]} "
         "--seed {params.synth[seed]} --size {params.synth[size]}{params.synth[world]} &> {log:q}"
