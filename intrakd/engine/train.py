@@ -17,6 +17,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -201,7 +202,8 @@ class Trainer:
     def fingerprint(self) -> dict:
         """What a checkpoint must share with this run to be resumed: the settings that change the result and
         the identity of the inputs (a retrained teacher or regenerated data makes an old checkpoint stale)."""
-        cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in ("out_dir", "num_workers", "threads", "device")}
+        cfg = {k: v for k, v in self.cfg.to_dict().items()
+               if k not in ("out_dir", "num_workers", "threads", "device", "keep_checkpoints")}
         if self.cfg.nproc == 1:  # one process: as before these keys existed, so older checkpoints stay valid
             cfg.pop("nproc"), cfg.pop("sync_bn")
 
@@ -441,6 +443,8 @@ class Trainer:
                     print(f"warning: the {group.world_size} processes ended with different parameters "
                           f"({digests}); model.pt holds process 0's", flush=True)
             _write_json(metrics, cfg.out / "metrics.json")
+            if not cfg.keep_checkpoints:  # finished: the resume state is dead weight once the sidecars exist
+                shutil.rmtree(self.ckpt_path.parent, ignore_errors=True)
         return group.broadcast(metrics)
 
 
