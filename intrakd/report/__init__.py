@@ -16,7 +16,7 @@ def build_tables(metrics_paths, tables, out_tables, out_figures, commit: str) ->
     for table in tables:
         df = write_table(table, runs, out_tables, commit)
         paper_vs_ours(df, Path(out_figures) / f"{table}.png", paper_results()["tables"][table]["title"],
-                      data=data_note(runs[runs["dataset"].isin(df["dataset"])]))
+                      data=data_note(runs, df["dataset"]))
         frames[table] = df
     return frames
 

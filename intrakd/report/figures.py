@@ -173,12 +173,18 @@ def training_curves(histories, path: str | Path, title: str = "Training curves")
                 else:
                     sns.lineplot(data=data, x="epoch", y=col, hue="method", hue_order=methods, palette=palette,
                                  errorbar="sd" if many else None, marker="o", markersize=5, ax=ax, legend=False)
-                ax.set_title(" · ".join(x for x in (ds, model) if x) + f": {'loss' if col == 'loss' else metric or ''}",
-                             fontsize=8)
+                what = "loss" if col == "loss" else metric or ""
+                where = " · ".join(x for x in (ds, model) if x)
+                ax.set_title(f"{where}: {what}" if where else what, fontsize=8)
                 ax.set_xlabel("epoch", fontsize=8)
                 ax.set_ylabel(label if c == 0 else "", fontsize=8)
                 ax.tick_params(labelsize=7)
-                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+                epochs = sorted(sub["epoch"].unique())
+                if len(epochs) <= 12:  # every epoch a tick; one-epoch runs get a readable axis, not 0.995-1.005
+                    ax.set_xticks(epochs)
+                    ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+                else:
+                    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     from matplotlib.lines import Line2D
 
     fig.legend(handles=[Line2D([], [], color=palette[m], marker="o", label=m) for m in methods], loc="upper left",

@@ -253,7 +253,10 @@ def check_one_data_source(runs: pd.DataFrame) -> None:
                              f"mean: {listed}. Pass the runs of one data set (e.g. one preset's results/runs).")
 
 
-def data_note(runs: pd.DataFrame) -> str:
+def data_note(runs: pd.DataFrame, datasets=None) -> str:
+    """The data (and training commits) of ``runs``, of those of ``datasets`` only when given."""
+    if datasets is not None:
+        runs = runs[runs["dataset"].isin(set(datasets))]
     sources = sorted(set(runs["data_source"].dropna()))
     note = "; ".join(sources) if sources else "unknown"
     if any("synthetic" in s for s in sources):
@@ -273,7 +276,7 @@ def write_table(table: str, runs: pd.DataFrame, out_dir: str | Path, commit: str
     df = paper_table(table, runs)
     if df.empty:
         raise ValueError(f"{table}: none of the runs given matches a cell of the paper's {table}")
-    note = data_note(runs)
+    note = data_note(runs, df["dataset"])
     df.assign(data=note, commit=commit).to_csv(out_dir / f"{table}.csv", index=False)
     (out_dir / f"{table}.md").write_text(to_markdown(table, df, note, commit))
     (out_dir / f"{table}.html").write_text(markdown_html((out_dir / f"{table}.md").read_text()))
