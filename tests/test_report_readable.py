@@ -88,7 +88,7 @@ def test_table_figure_shows_every_cell_with_ours_beside_the_paper(runs_dir, tmp_
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == [f"{m} {lab}" for m, lab in zip(table["model"], table["method"].map(
         {"baseline": "baseline", "intrakd": "+ IntRA-KD", "kd": "+ KD", "teacher": "teacher"}))]
-    ours = next(c for c in ax.collections if c.get_label().startswith("ours"))
+    ours = next(c for c in ax.collections if c.get_gid() == "ours")
     np.testing.assert_allclose(ours.get_offsets()[:, 0], table["ours"])  # every cell has its dot, teacher included
     assert ax.get_xlabel() == "F1 (%)"
     assert "synthetic culane-format world" in captured["fig"]._suptitle.get_text()
@@ -107,7 +107,7 @@ def test_table4_figure_plots_gains_and_measured_complexity(runs_dir, tmp_path, m
     table = build_tables(find_metrics(root), ["table4"], tmp_path / "t", tmp_path / "f", "abc")["table4"]
     gains, complexity = captured["fig"].axes
     assert gains.get_xlabel().startswith("gain over the ERFNet baseline")
-    ours = next(c for c in gains.collections if c.get_label().startswith("ours"))
+    ours = next(c for c in gains.collections if c.get_gid() == "ours")
     shown = table[table.method != "teacher"]
     np.testing.assert_allclose(ours.get_offsets()[:, 0], shown["ours_gain"])  # 3.0 and 1.0, not 23 and 21
     assert sorted(ours.get_offsets()[:, 0]) == [1.0, 3.0]

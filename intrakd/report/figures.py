@@ -78,8 +78,9 @@ def paper_vs_ours(table: pd.DataFrame, path: str | Path, title: str, data: str |
                        label="paper")
             learned_ = [not not_learned(v) for v in sub.get("learned", [None] * len(sub))]
             ax.errorbar(ours, list(y), xerr=sd, fmt="none", ecolor="#1f77b4", capsize=3, lw=1, zorder=2)
-            ax.scatter(ours, list(y), s=36, zorder=4, label="ours (mean, bar = sd over seeds)",
+            ax.scatter(ours, list(y), s=36, zorder=4, gid="ours",
                        facecolors=["#1f77b4" if ok else "white" for ok in learned_], edgecolors="#1f77b4")
+            ax.scatter([], [], s=36, color="#1f77b4", label="ours (mean, bar = sd over seeds)")  # legend entry
             if not all(learned_):
                 ax.scatter([], [], s=36, facecolors="white", edgecolors="#1f77b4", label=f"ours, {NOT_LEARNED}")
             floors = sub["floor"].dropna() if "floor" in sub and not gains else pd.Series(dtype=float)
@@ -128,7 +129,8 @@ def read_histories(runs: pd.DataFrame) -> pd.DataFrame:
 def training_curves(histories, path: str | Path, title: str = "Training curves") -> Path:
     """Training loss and validation metric per epoch. For each dataset two rows of panels, the training loss above
     its validation metric (mIoU, F1 or mAP, in the paper's units), one column per model (students, then the
-    teacher); colour = method, the mean over seeds with its sd band. ``histories``: ``collect_runs`` rows, or
+    teacher); colour = method, the mean over seeds with its sd band; validation axes span at least
+    ``Y_SPAN_POINTS`` points of the metric (:func:`honest_y_range`). ``histories``: ``collect_runs`` rows, or
     {label: history.csv} (a notebook's own runs, one colour per label). One legend beside the panels; which data
     trained each dataset's runs is named in the title. Returns the path written."""
     if isinstance(histories, dict):
@@ -173,6 +175,8 @@ def training_curves(histories, path: str | Path, title: str = "Training curves")
                 else:
                     sns.lineplot(data=data, x="epoch", y=col, hue="method", hue_order=methods, palette=palette,
                                  errorbar="sd" if many else None, marker="o", markersize=5, ax=ax, legend=False)
+                    if col == "val":  # as Fig. 1: a few tenths of a point must not look like a cliff
+                        honest_y_range(ax, data[col], metric)
                 what = "loss" if col == "loss" else metric or ""
                 where = " · ".join(x for x in (ds, model) if x)
                 ax.set_title(f"{where}: {what}" if where else what, fontsize=8)
@@ -211,8 +215,10 @@ def honest_y_range(ax, values, metric: str) -> float:
     if vals:
         lo, hi = min(lo, min(vals)), max(hi, max(vals))
     span = max(hi - lo, Y_SPAN_POINTS * point)
-    mid = (lo + hi) / 2
-    ax.set_ylim(mid - 0.55 * span, mid + 0.55 * span)
+    bottom = (lo + hi) / 2 - 0.55 * span
+    if vals and min(vals) >= 0 > bottom:  # scores are never negative: start at 0 rather than below it
+        bottom = 0.0
+    ax.set_ylim(bottom, bottom + 1.1 * span)
     step = point * max(1, int(round(span / point / 10)))
     ax.yaxis.set_major_locator(matplotlib.ticker.MultipleLocator(step))
     return step
