@@ -21,8 +21,14 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 
 
+onsuccess:
+    print(where_to_look())
+
+
 rule all:
     default_target: True
+    message:
+        "all tables, figures, executed notebooks and runs of the grid are up to date"
     input:
         expand("results/tables/{table}.md", table=TABLES),
         expand("results/figures/{table}.png", table=TABLES),

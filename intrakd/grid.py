@@ -69,6 +69,11 @@ def optim_settings(config: dict, kind: str, dataset: str) -> dict:
     return {**config[kind], **config["datasets"][dataset].get(kind, {})}
 
 
+def _checkpoints(config: dict) -> dict:
+    """``keep_checkpoints`` for a run's parameters, only when set: runs trained without it keep their parameters."""
+    return {"keep_checkpoints": True} if config.get("keep_checkpoints") else {}
+
+
 def student_params(config: dict, dataset: str, student: str, method: str, seed) -> dict:
     """The whole parameter set of one student run (the train notebook's parameters: RunConfig fields plus
     ``synth_if_missing``). Only settings this run depends on are in it, so the workflow's params rerun trigger
@@ -88,6 +93,7 @@ def student_params(config: dict, dataset: str, student: str, method: str, seed) 
         "seed": int(seed),
         "synth_if_missing": False,
         "out_dir": run_dir(dataset, student, method, seed),
+        **_checkpoints(config),
     }
     if needs_teacher(config, method):
         t = config["teachers"][dataset]
@@ -112,4 +118,5 @@ def teacher_params(config: dict, dataset: str) -> dict:
         "seed": int(config["teacher_seed"]),
         "synth_if_missing": False,
         "out_dir": teacher_dir(config, dataset),
+        **_checkpoints(config),
     }

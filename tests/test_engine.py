@@ -59,6 +59,22 @@ def test_run_writes_complete_sidecars(apollo_root, tmp_path):
     assert list(history["epoch"]) == [1, 2] and history["loss_seg"].notna().all()
     model, _meta = load_weights(out / "model.pt", name="erfnet", num_classes=37, width=0.125)
     assert sum(p.numel() for p in model.parameters()) == on_disk["params"]
+    assert not (out / "ckpt").exists()  # a finished run drops its resume state
+
+
+def test_keep_checkpoints_keeps_the_finished_runs_resume_state(apollo_root, tmp_path):
+    train(_cfg(apollo_root, tmp_path / "run", epochs=1, keep_checkpoints=True))
+    assert torch.load(tmp_path / "run/ckpt/last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_notebook_demo_paths_are_inside_the_clone_whatever_the_working_directory(tmp_path, monkeypatch):
+    from intrakd.engine.config import DEMO_DIR, demo_path, repo_root
+
+    monkeypatch.chdir(tmp_path)
+    clone = Path(__file__).resolve().parent.parent
+    assert repo_root() == clone
+    assert Path(demo_path("apolloscape")) == clone / DEMO_DIR / "apolloscape"
+    assert not (clone / DEMO_DIR).is_relative_to(clone / "results")  # never pooled with a preset's runs
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,11 @@ def test_qualitative_figure_panels_and_official_colours(runs_dir, tmp_path):
     assert len(fig.axes) == 2 * (2 + 3)  # rows = images; input, ground truth, three predictions
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:2] == ["input", "ground truth"] and titles[4].startswith("erfnet + IntRA-KD\npixel acc.")
+    names = [fig.axes[5 * r].get_xlabel().replace("\n", "") for r in range(2)]
+    assert all(n.endswith(".jpg") and "/" in n for n in names)  # the full image names, not cut
+    (key,) = fig.legends  # the colour key names the classes shown, in the palette's colours
+    entries = {t.get_text(): h.get_facecolor()[:3] for t, h in zip(key.get_texts(), key.legend_handles)}
+    assert "void" in entries and len(entries) >= 2
     # the ground truth panel is the genuine label IDs in the official table colours
     metrics = load_run(dirs["erfnet"])
     ds = build_dataset("apolloscape", metrics["config"]["data_root"], "val", input_size=SIZE)
@@ -141,7 +146,13 @@ def test_affinity_figure_panels_and_titles(runs_dir, tmp_path):
     assert (tmp_path / "fig3.png").is_file()
     heatmaps = [ax for ax in fig.axes if ax.images]
     assert len(heatmaps) == 3 * 3  # 3 moment orders x (teacher + 2 students)
-    assert len(fig.axes) == len(heatmaps) + 1  # one shared colour bar
+    assert len(fig.axes) == len(heatmaps) + 3  # one colour bar per moment order, spanning that row's values
+    for row in range(3):
+        images = [ax.images[0] for ax in heatmaps[3 * row: 3 * row + 3]]
+        values = np.concatenate([np.asarray(im.get_array()).ravel() for im in images])
+        assert {im.get_clim() for im in images} == {(values.min(), values.max())}
+    note = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
+    assert "the most classes" in note and "presence_tau" in note  # the rule choosing the image and the classes
     titles = [ax.get_title() for ax in heatmaps]
     assert titles[0] == "teacher (pspnet_r101)"
     mads = [float(m) for t in titles for m in re.findall(r"MAD vs teacher (\d\.\d+)", t)]

@@ -41,7 +41,8 @@ def _write_config(workdir: Path, config: dict) -> None:
 def smoke_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("smoke")
     _write_config(workdir, _smoke_config())
-    _snakemake(workdir)
+    proc = _snakemake(workdir)
+    (workdir / "console.txt").write_text(proc.stdout + proc.stderr)  # what the terminal showed
     return workdir
 
 
@@ -102,6 +103,20 @@ def test_report_renders(smoke_run):
     _snakemake(smoke_run, "--report", "results/report.html")
     html = (smoke_run / "results/report.html").read_text(errors="replace")
     assert "table5" in html
+    # the tables are HTML pages shown inside the report, not CSV downloads; every figure has its own caption
+    assert "table5.html" in html and "verdict.html" in html and "table5.csv" not in html
+    for caption in ("Training curves", "as a dot plot", "Verdict"):  # the smoke grid draws no Fig. 1-3
+        assert caption in html, caption
+    assert "Provenance" in html  # commit and data on the front page
+    table = (smoke_run / "results/tables/table5.html").read_text()
+    assert "<table>" in table and "<th>ours</th>" in table
+
+
+def test_training_jobs_print_their_epochs_and_the_build_says_where_to_look(smoke_run):
+    out = (smoke_run / "console.txt").read_text()
+    assert "apolloscape erfnet baseline seed0: epoch 1/2 |" in out  # a job's progress reaches the console
+    assert "Done. Results of preset" in out and "results/report.html" in out
+    assert not list((smoke_run / "results/runs").rglob("ckpt"))  # finished runs drop their resume state
 
 
 def test_failed_job_keeps_its_notebook_in_the_log_folder(tmp_path):

@@ -12,6 +12,23 @@ from typing import Any
 from intrakd import yamlio
 
 
+#: Where the train notebook's standalone demo writes its data and its run, inside the clone (git-ignored ``data/``),
+#: whatever the working directory, and outside every preset's ``results/runs``.
+DEMO_DIR = "data/notebook-demo"
+
+
+def repo_root() -> Path:
+    """The clone holding this package (the folder with its ``pyproject.toml``); the working directory for a copy
+    installed elsewhere."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() else Path.cwd()
+
+
+def demo_path(*parts: str) -> str:
+    """``DEMO_DIR/<parts>`` inside the clone, as an absolute path (the notebook demo's data and run folders)."""
+    return str(repo_root().joinpath(DEMO_DIR, *parts))
+
+
 @dataclass
 class RunConfig:
     """Everything one run needs. Paths are plain strings so the object round-trips through JSON/YAML."""
@@ -60,6 +77,7 @@ class RunConfig:
     nproc: int = 1
     sync_bn: bool = True  # BatchNorm -> SyncBatchNorm when nproc > 1 on CUDA (gloo has none: ignored on CPU)
     out_dir: str = "results/runs/example"
+    keep_checkpoints: bool = False  # keep ckpt/ (the resume state) once the run has finished and written its sidecars
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class NonFiniteLossError(FloatingPointError):
 #: them is resumed: where the outputs go, data-loader workers and CPU threads (augmentation is seeded per item, so
 #: the data order and content do not depend on workers), the device (a run may resume elsewhere; the arithmetic is
 #: then the new device's), and the free-text data note recorded in metrics.json.
-RESULT_NEUTRAL = ("out_dir", "num_workers", "threads", "device", "data_source")
+RESULT_NEUTRAL = ("out_dir", "num_workers", "threads", "device", "data_source", "keep_checkpoints")
 #: The checkpoint replaced by the newest one, kept beside ``ckpt/last.pt`` (see Trainer.save_checkpoint).
 PREVIOUS_CHECKPOINT = "prev.pt"
 CHECKPOINT_KEYS = {"epoch", "elapsed", "student", "method", "optimizer", "scaler", "history", "fingerprint"}
@@ -499,6 +500,8 @@ class Trainer:
                     print(f"warning: the {group.world_size} processes ended with different parameters "
                           f"({digests}); model.pt holds process 0's", flush=True)
             _write_json(metrics, cfg.out / "metrics.json")
+            if not cfg.keep_checkpoints:  # finished: the resume state is dead weight once the sidecars exist
+                shutil.rmtree(self.ckpt_path.parent, ignore_errors=True)
         return group.broadcast(metrics)
 
 

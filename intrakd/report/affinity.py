@@ -11,6 +11,7 @@ difference between its graph and the teacher's over the drawn entries.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -159,13 +160,18 @@ def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: in
 
     cols = len(runs)
     side = 0.32 * len(classes) + 1.6
-    fig, axes = plt.subplots(len(orders), cols, figsize=(side * cols + 1.0, side * len(orders) + 0.8), squeeze=False)
-    image_artist = None
+    fig, axes = plt.subplots(len(orders), cols, figsize=(side * cols + 1.8, (side + 0.9) * len(orders) + 0.6),
+                             squeeze=False)
+    fig.subplots_adjust(hspace=0.6, wspace=0.15)
     for k, order in enumerate(orders):
         teacher_g = graphs[t_label][k][np.ix_(classes, classes)]
+        row = np.stack([g[k][np.ix_(classes, classes)] for g in graphs.values()])
+        lo, hi = float(row.min()), float(row.max())  # each row its own range: a mean graph sits near 1 throughout
+        if hi - lo < 1e-6:
+            lo, hi = lo - 0.01, hi + 0.01
         for col, (ax, (label, g)) in enumerate(zip(axes[k], graphs.items())):
             shown = g[k][np.ix_(classes, classes)]
-            image_artist = ax.imshow(shown, vmin=-1, vmax=1, cmap="RdBu_r")
+            image_artist = ax.imshow(shown, vmin=lo, vmax=hi, cmap="viridis")
             ax.grid(False)  # a seaborn theme set by another figure would draw its grid over the cells
             title = label
             if label != t_label:
@@ -174,11 +180,23 @@ def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: in
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
             ax.set_yticks(range(len(names)), names if col == 0 else [], fontsize=6)
         axes[k][0].set_ylabel(order, fontsize=8)
-    fig.colorbar(image_artist, ax=axes.ravel().tolist(), shrink=0.6, label="cosine similarity")
+        bar = fig.colorbar(image_artist, ax=axes[k].tolist(), shrink=0.8, pad=0.02)
+        bar.set_label(f"cosine similarity\n(this row: {lo:.3f} to {hi:.3f})", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     from intrakd.report.tables import paper_results
 
+    in_label = len(set(np.unique(ref.train_label(i)).tolist()) - {ref.spec.ignore_index})
+    rule = ("image chosen by default: of the first 50 evaluation images, the one whose label holds the most classes"
+            if image is None else "image chosen by the caller")
+    source = runs[t_label].get("data_source") or name
     fig.suptitle(f"{paper_results()['figures']['fig3']['title']} — ours on {name} {ref.split} image "
-                 f"{Path(ref.records[i].name).name}, tap {tap!r}, AOI kernel {options['kernel']}", fontsize=8)
+                 f"{ref.records[i].name}, tap {tap!r}, AOI kernel {options['kernel']}\ndata: {source}", fontsize=8)
+    fig.text(0.01, -0.01, "\n".join(textwrap.wrap(
+        f"Classes drawn: {rule} ({in_label} classes in its label); of those, the {len(classes)} whose area of "
+        f"influence has mass above presence_tau={options['presence_tau']:g} at this tap in every network (the classes "
+        "IntRA-KD's graph has nodes for). Each row of graphs has its own colour range (colour bar at its right): a "
+        "mean-moment graph lies close to 1 everywhere, so a common [-1, 1] scale would hide its differences.", 150)),
+        fontsize=7, va="top")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_path, dpi=120, bbox_inches="tight")

@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from intrakd import atomic  # noqa: E402
-from intrakd.report.tables import METHOD_LABELS, paper_results  # noqa: E402
+from intrakd.report.tables import METHOD_LABELS, NOT_LEARNED, not_learned, paper_results  # noqa: E402
 
 METRIC_LABELS = {"miou": "mIoU (%)", "f1": "F1 (%)", "map": "mAP"}
 
@@ -24,61 +24,205 @@ def save_figure(fig, path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # legends and notes placed beside the axes are kept whole
     plt.close(fig)
     return path
 
 
-def paper_vs_ours(table: pd.DataFrame, path: str | Path, title: str) -> Path:
-    """Grouped bars: the paper's value beside ours (with sd over seeds) for every cell of a table."""
+def _cell_label(model: str, method: str) -> str:
+    return f"{model} {METHOD_LABELS.get(method, method)}"
+
+
+def _metric_label(metric) -> str:
+    return METRIC_LABELS.get(metric, "score") if isinstance(metric, str) else "score"
+
+
+def paper_vs_ours(table: pd.DataFrame, path: str | Path, title: str, data: str | None = None) -> Path:
+    """A dot plot of one paper table: one horizontal row per cell (model + method, full label), the paper's value
+    (grey diamond) beside ours (blue dot, bar = sd over seeds, hollow when it is not learned), one facet per
+    dataset with that dataset's metric and its floor (dashed red). Table 4 (a ``complexity`` column) plots the
+    gains over the ERFNet baseline instead, with a second facet of the measured complexity (matched entries per
+    image, log scale). ``data``: the data note printed under the title. Legible at any grid size: the height grows
+    with the number of cells. Returns the path written."""
     df = table.copy()
-    df["cell"] = df["model"] + " " + df["method"].map(lambda m: METHOD_LABELS.get(m, m))
-    long = pd.concat([
-        df.assign(source="paper", score=df["paper"], err=0.0),
-        df.assign(source="ours", score=df["ours"], err=df["sd"].fillna(0.0)),
-    ], ignore_index=True)
+    df["cell"] = [_cell_label(m, k) for m, k in zip(df["model"], df["method"])]
+    gains = "complexity" in df and "ours_gain" in df
+    if gains:  # Table 4: the paper reports gains over the ERFNet baseline (the 0 line); a teacher has no gain
+        df = df[df["method"] != "teacher"].assign(paper=df["gain"], ours=df["ours_gain"])
     datasets = list(dict.fromkeys(df["dataset"]))
+    panels = [(ds, df[df["dataset"] == ds].reset_index(drop=True)) for ds in datasets]
+    if gains:
+        panels.append(("complexity", panels[0][1]))
+    heights = [max(len(sub), 2) * 0.32 + 0.9 for _, sub in panels]
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets) + 1, 3.8), squeeze=False)
-    for ax, ds in zip(axes[0], datasets):
-        sub = long[long["dataset"] == ds]
-        sns.barplot(data=sub, x="cell", y="score", hue="source", ax=ax, palette=["#9e9e9e", "#1f77b4"])
-        ours = sub[sub["source"] == "ours"]
-        for patch_x, (_, r) in zip(range(len(ours)), ours.iterrows()):
-            ax.errorbar(patch_x + 0.2, r["score"], yerr=r["err"], color="black", capsize=3, lw=1)
-        floors = df.loc[df["dataset"] == ds, "floor"].dropna() if "floor" in df else pd.Series(dtype=float)
-        if len(floors):  # the all-background predictor on the same images: a bar near it has learned nothing
-            ax.axhline(floors.max(), color="#d62728", ls="--", lw=1, label="floor (background everywhere)")
-            ax.legend(fontsize=7)
-        ax.set_title(ds)
-        ax.set_xlabel("")
-        metric = sub["metric"].dropna().iloc[0] if "metric" in sub and sub["metric"].notna().any() else None
-        ax.set_ylabel(METRIC_LABELS.get(metric, "score"))
-        ax.tick_params(axis="x", rotation=20)
-    fig.suptitle("\n".join(textwrap.wrap(title, 48 + 40 * (len(datasets) - 1))), fontsize=10)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, sum(heights) + 1.4), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (ds, sub) in zip(axes[:, 0], panels):
+        y = range(len(sub))
+        if ds == "complexity":
+            size = sub["ours_size"].astype(float) if "ours_size" in sub else pd.Series(float("nan"), index=sub.index)
+            ax.barh(list(y), size.fillna(0.0), color="#1f77b4", height=0.5)
+            if (size > 0).any():
+                ax.set_xscale("log")
+            for yi, (s, c) in enumerate(zip(size, sub["complexity"])):
+                ours_c = "not measured" if pd.isna(s) or s <= 0 else f"{int(s):,}"
+                ax.annotate(f"ours {ours_c} | paper {c if isinstance(c, str) else '—'}", (1.0, yi),
+                            xycoords=("axes fraction", "data"), xytext=(4, 0), textcoords="offset points",
+                            va="center", fontsize=7, color="#333333")
+            ax.set_xlabel("ours: matched entries per image (log scale)", fontsize=9)
+            ax.set_title("measured complexity of each method (Table 4)", fontsize=9)
+        else:
+            metric = sub["metric"].dropna().iloc[0] if "metric" in sub and sub["metric"].notna().any() else None
+            sd = sub["sd"].astype(float).fillna(0.0).to_numpy()
+            ours = sub["ours"].astype(float).to_numpy()
+            ax.scatter(sub["paper"].astype(float), list(y), marker="D", s=30, color="#7f7f7f", zorder=3,
+                       label="paper")
+            learned_ = [not not_learned(v) for v in sub.get("learned", [None] * len(sub))]
+            ax.errorbar(ours, list(y), xerr=sd, fmt="none", ecolor="#1f77b4", capsize=3, lw=1, zorder=2)
+            ax.scatter(ours, list(y), s=36, zorder=4, gid="ours",
+                       facecolors=["#1f77b4" if ok else "white" for ok in learned_], edgecolors="#1f77b4")
+            ax.scatter([], [], s=36, color="#1f77b4", label="ours (mean, bar = sd over seeds)")  # legend entry
+            if not all(learned_):
+                ax.scatter([], [], s=36, facecolors="white", edgecolors="#1f77b4", label=f"ours, {NOT_LEARNED}")
+            floors = sub["floor"].dropna() if "floor" in sub and not gains else pd.Series(dtype=float)
+            if len(floors):  # the all-background predictor on the same images: a dot near it has learned nothing
+                ax.axvline(floors.max(), color="#d62728", ls="--", lw=1, label="floor (background everywhere)")
+            if gains:
+                ax.axvline(0.0, color="#444444", lw=0.8, label="ERFNet baseline (gain 0)")
+                ax.set_xlabel(f"gain over the ERFNet baseline, {_metric_label(metric)}", fontsize=9)
+            else:
+                ax.set_xlabel(_metric_label(metric), fontsize=9)
+            ns = sorted({int(n) for n in sub["n"].dropna()}) if "n" in sub else []
+            seeds = "" if not ns else f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+            ax.set_title(f"{ds} (ours: n = {seeds} seed(s) per cell)", fontsize=9)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
+        ax.set_yticks(list(y), sub["cell"], fontsize=8)
+        ax.set_ylim(len(sub) - 0.5, -0.5)
+        ax.set_ylabel("")
+    head = "\n".join(textwrap.wrap(title, 90))
+    if data:
+        head += "\n" + "\n".join(textwrap.wrap(f"ours on: {data}", 110))
+    fig.suptitle(head, fontsize=8.5, x=0.01, ha="left")
     return save_figure(fig, path)
 
 
-def training_curves(histories: dict[str, Path], path: str | Path, metric_col: str | None = None) -> Path:
-    """Loss (and validation metric) per epoch for each run; ``histories`` maps a label to a history.csv."""
+#: history.csv column of the training loss drawn by the training curves (the supervised cross-entropy).
+LOSS_COLUMN = "loss_seg"
+
+
+def read_histories(runs: pd.DataFrame) -> pd.DataFrame:
+    """The ``history.csv`` of every run (``collect_runs`` rows) as one long table: dataset, metric, model, method,
+    seed, epoch, loss (``LOSS_COLUMN``) and ``val`` (the run's validation metric; NaN on epochs not validated)."""
     frames = []
-    for label, hist in histories.items():
-        h = pd.read_csv(hist)
-        h["run"] = label
-        frames.append(h)
-    df = pd.concat(frames, ignore_index=True)
-    val_cols = [c for c in df.columns if c.startswith("val_")]
-    metric_col = metric_col or (val_cols[0] if val_cols else None)
+    for r in runs.itertuples():
+        h = pd.read_csv(Path(r.path).parent / "history.csv")
+        val = f"val_{r.metric}"
+        frames.append(pd.DataFrame({
+            "dataset": r.dataset, "metric": r.metric, "model": r.student, "method": r.method, "seed": r.seed,
+            "data_source": getattr(r, "data_source", None), "epoch": h["epoch"],
+            "loss": h.get(LOSS_COLUMN, float("nan")), "val": h[val] if val in h else float("nan"),
+        }))
+    if not frames:
+        raise ValueError("no runs given: the training curves need at least one run's history.csv")
+    return pd.concat(frames, ignore_index=True)
+
+
+def training_curves(histories, path: str | Path, title: str = "Training curves") -> Path:
+    """Training loss and validation metric per epoch. For each dataset two rows of panels, the training loss above
+    its validation metric (mIoU, F1 or mAP, in the paper's units), one column per model (students, then the
+    teacher); colour = method, the mean over seeds with its sd band; validation axes span at least
+    ``Y_SPAN_POINTS`` points of the metric (:func:`honest_y_range`). ``histories``: ``collect_runs`` rows, or
+    {label: history.csv} (a notebook's own runs, one colour per label). One legend beside the panels; which data
+    trained each dataset's runs is named in the title. Returns the path written."""
+    if isinstance(histories, dict):
+        frames = []
+        for label, hist in histories.items():
+            h = pd.read_csv(hist)
+            val = [c for c in h.columns if c.startswith("val_")]
+            frames.append(pd.DataFrame({"dataset": "", "metric": val[0][4:] if val else None, "model": "",
+                                        "method": label, "seed": 0, "data_source": None, "epoch": h["epoch"],
+                                        "loss": h.get(LOSS_COLUMN, float("nan")),
+                                        "val": h[val[0]] if val else float("nan")}))
+        df = pd.concat(frames, ignore_index=True)
+    else:
+        df = read_histories(histories)
+    df["method"] = df["method"].map(lambda m: METHOD_LABELS.get(m, m))
+    order = {m: i for i, m in enumerate(METHOD_LABELS.values())}
+    methods = sorted(df["method"].unique(), key=lambda m: (order.get(m, len(order)), m))
+    palette = dict(zip(methods, sns.color_palette("tab20" if len(methods) > 10 else "tab10", len(methods))))
+    datasets = list(dict.fromkeys(df["dataset"]))
+    models = {ds: sorted(df.loc[df["dataset"] == ds, "model"].unique(),
+                         key=lambda m: (df.loc[(df["dataset"] == ds) & (df["model"] == m), "method"] == "teacher").all())
+              for ds in datasets}  # students first, the teacher last
+    ncols = max(len(m) for m in models.values())
+    many = df.groupby(["dataset", "model", "method"])["seed"].nunique().max() > 1
     sns.set_theme(style="whitegrid", context="notebook")
-    ncols = 2 if metric_col else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(5.5 * ncols, 3.6), squeeze=False)
-    sns.lineplot(data=df, x="epoch", y="loss_seg", hue="run", ax=axes[0][0], marker="o")
-    axes[0][0].set_title("segmentation loss (train)")
-    if metric_col:
-        sns.lineplot(data=df.dropna(subset=[metric_col]), x="epoch", y=metric_col, hue="run", ax=axes[0][1],
-                     marker="o", legend=False)
-        axes[0][1].set_title(f"{metric_col[4:]} (validation)")
+    fig, axes = plt.subplots(2 * len(datasets), ncols, figsize=(3.6 * ncols + 0.6, 2.6 * 2 * len(datasets) + 0.8),
+                             squeeze=False)
+    for d, ds in enumerate(datasets):
+        sub = df[df["dataset"] == ds]
+        metric = sub["metric"].dropna().iloc[0] if sub["metric"].notna().any() else None
+        for r, (col, label) in enumerate((("loss", "training loss\n(cross-entropy)"),
+                                          ("val", f"validation\n{_metric_label(metric)}"))):
+            row = axes[2 * d + r]
+            for c, ax in enumerate(row):
+                if c >= len(models[ds]):
+                    ax.set_visible(False)
+                    continue
+                model = models[ds][c]
+                data = sub[sub["model"] == model].dropna(subset=[col])
+                if data.empty:
+                    ax.text(0.5, 0.5, "no values recorded", ha="center", va="center", transform=ax.transAxes)
+                else:
+                    sns.lineplot(data=data, x="epoch", y=col, hue="method", hue_order=methods, palette=palette,
+                                 errorbar="sd" if many else None, marker="o", markersize=5, ax=ax, legend=False)
+                    if col == "val":  # as Fig. 1: a few tenths of a point must not look like a cliff
+                        honest_y_range(ax, data[col], metric)
+                what = "loss" if col == "loss" else metric or ""
+                where = " · ".join(x for x in (ds, model) if x)
+                ax.set_title(f"{where}: {what}" if where else what, fontsize=8)
+                ax.set_xlabel("epoch", fontsize=8)
+                ax.set_ylabel(label if c == 0 else "", fontsize=8)
+                ax.tick_params(labelsize=7)
+                epochs = sorted(sub["epoch"].unique())
+                if len(epochs) <= 12:  # every epoch a tick; one-epoch runs get a readable axis, not 0.995-1.005
+                    ax.set_xticks(epochs)
+                    ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+                else:
+                    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    from matplotlib.lines import Line2D
+
+    fig.legend(handles=[Line2D([], [], color=palette[m], marker="o", label=m) for m in methods], loc="upper left",
+               bbox_to_anchor=(1.0, 0.97), fontsize=8, frameon=False, title="colour: method", title_fontsize=8)
+    sources = [f"{ds}: {'; '.join(sorted(set(df.loc[df['dataset'] == ds, 'data_source'].dropna())))}"
+               for ds in datasets if df.loc[df["dataset"] == ds, "data_source"].notna().any()]
+    note = "mean over seeds, band = sd" if many else "one seed per line"
+    fig.suptitle("\n".join([f"{title} ({note})", *(f"data {s}" for s in sources)]), fontsize=9)
     return save_figure(fig, path)
+
+
+#: One "point" of each metric in its plotted units (mIoU and F1 in percent, LLAMAS mAP as a fraction).
+METRIC_POINT = {"miou": 1.0, "f1": 1.0, "map": 0.01}
+#: The least y span, in points, of a figure comparing close scores (Fig. 1): seed noise is not drawn as a cliff.
+Y_SPAN_POINTS = 4
+
+
+def honest_y_range(ax, values, metric: str) -> float:
+    """Set ``ax``'s y range to cover ``values`` and at least ``Y_SPAN_POINTS`` points of ``metric``, with a grid line
+    every point (or every few points for a wide range); returns the grid step in the metric's units."""
+    point = METRIC_POINT.get(metric, 1.0)
+    lo, hi = ax.get_ylim()
+    vals = [float(v) for v in values if pd.notna(v)]
+    if vals:
+        lo, hi = min(lo, min(vals)), max(hi, max(vals))
+    span = max(hi - lo, Y_SPAN_POINTS * point)
+    bottom = (lo + hi) / 2 - 0.55 * span
+    if vals and min(vals) >= 0 > bottom:  # scores are never negative: start at 0 rather than below it
+        bottom = 0.0
+    ax.set_ylim(bottom, bottom + 1.1 * span)
+    step = point * max(1, int(round(span / point / 10)))
+    ax.yaxis.set_major_locator(matplotlib.ticker.MultipleLocator(step))
+    return step
 
 
 def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = None, model: str | None = None):
@@ -106,7 +250,7 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
     ax.axvline(fig1["paper_kernel"], color="#2ca02c", ls=":", lw=1.2, label=f"paper's kernel k={fig1['paper_kernel']}")
     if len(base):
         mean, sd = base.mean(), (base.std() if len(base) > 1 else 0.0)
-        ax.axhline(mean, color="#7f7f7f", lw=1.5, label=f"{model} baseline (n={len(base)})")
+        ax.axhline(mean, color="#7f7f7f", lw=1.5, label=f"{model} baseline: mean, band ± sd (n={len(base)})")
         if sd > 0:
             ax.axhspan(mean - sd, mean + sd, color="#7f7f7f", alpha=0.15)
     for (method, g), colour in zip(sweep.groupby("base_method"), sns.color_palette("deep")):
@@ -121,12 +265,16 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("AOI smoothing kernel size k (log scale)")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-    ax.set_title(fig1["title"] + f"\nours on {dataset}", fontsize=9)
-    values = "" if fig1.get("numbers") else "the paper prints no values for Fig. 1: its curve as the text says"
-    ax.text(0.01, 0.01, f"{values}\n(k<{fig1['degraded_below']}: slightly lower; {lo}-{hi}: flat; "
-            f">{fig1['drops_above']}: drops quickly)", transform=ax.transAxes, fontsize=7, va="bottom",
-            color="#2ca02c")
+    point = honest_y_range(ax, [*sweep["value"], *base], metric)
+    source = "; ".join(sorted(set(sweep["data_source"].dropna()))) if "data_source" in sweep else ""
+    ax.set_title("\n".join(textwrap.wrap(f"{fig1['title']} | ours on {dataset}" + (f": {source}" if source else ""),
+                                          100)), fontsize=8)
+    values = "The paper prints no values for Fig. 1;\nits curve as the text says:" if not fig1.get("numbers") else ""
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.text(1.01, 0.0, f"{values}\nk<{fig1['degraded_below']}: slightly lower; {lo}-{hi}: flat;\n"
+            f">{fig1['drops_above']}: drops quickly.\n\nGrid lines are {point:g} {METRIC_LABELS.get(metric, metric)}"
+            f"\napart; the y axis spans at least\n{Y_SPAN_POINTS} of them.", transform=ax.transAxes, fontsize=7,
+            va="bottom", color="#2ca02c")
     save_figure(fig, path)
     return fig
 
@@ -237,11 +385,7 @@ def build_figures(runs_dir, out_dir, which=tuple(FIGURE_FILES), seed: int | None
             affinity_figure(dirs, teacher, path, data_root=data_root)
             written[f"{w}_scores"] = _write_scores(graph_distances(dirs, teacher, data_root=data_root), dirs, f,
                                                    out_dir / SCORE_FILES[w])
-        else:  # every run given (any grid has curves); one seed per run label
-            pick = runs if seed is None else runs[runs["seed"] == seed]
-            curves = {}
-            for r in pick.sort_values("seed").itertuples():
-                curves.setdefault(f"{r.dataset} {run_label(r.student, r.method)}", Path(r.path).parent / "history.csv")
-            training_curves(curves, path)
+        else:  # every run given (any grid has curves): one row of panels per dataset and metric
+            training_curves(runs if seed is None else runs[runs["seed"] == seed], path)
         written[w] = path
     return written

@@ -14,6 +14,7 @@ with :mod:`intrakd.report.affinity`.
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import cv2
@@ -136,6 +137,21 @@ def label_colours(dataset: str) -> np.ndarray:
     return lut
 
 
+def value_names(dataset: str) -> dict[int, str]:
+    """{genuine label value: class name} of the dataset's label space (what :func:`label_colours` paints)."""
+    if dataset == "apolloscape":
+        return {lab.id: lab.name for lab in APOLLO_LABELS if 0 <= lab.id < 256}
+    if dataset == "cityscapes":
+        return {lab.id: lab.name for lab in CITYSCAPES_LABELS if 0 <= lab.id < 256}
+    return dict(enumerate(class_names(dataset)))  # CULane / LLAMAS: background, then the lane values 1..n
+
+
+def colour_key(dataset: str, values) -> list[tuple[str, tuple[int, int, int]]]:
+    """(class name, RGB) of each genuine label value in ``values``, sorted by value: Fig. 2's colour key."""
+    names, lut = value_names(dataset), label_colours(dataset)
+    return [(names.get(int(v), f"value {int(v)}"), tuple(int(c) for c in lut[int(v)])) for v in sorted(values)]
+
+
 def colourise(dataset: str, raw: np.ndarray) -> np.ndarray:
     """H x W genuine label values -> H x W x 3 uint8 RGB."""
     raw = np.asarray(raw)
@@ -222,16 +238,19 @@ def qualitative_figure(run_dirs: dict, out_path, n_images: int = 3, indices=None
     cols = 2 + len(models)
     w, h = ref.orig_size
     aspect = (h - ref.top_rows(h)) / w
-    fig, axes = plt.subplots(len(indices), cols, figsize=(2.9 * cols, (2.9 * aspect + 0.45) * len(indices) + 0.5),
+    fig, axes = plt.subplots(len(indices), cols, figsize=(2.9 * cols, (2.9 * aspect + 0.8) * len(indices) + 0.6),
                              squeeze=False)
+    shown_values: set[int] = set()
     for row, i in enumerate(indices):
         image = ref.read_image(i)[..., ::-1]
         gt = ref.raw_label(i)
         panels = [("input", _shown(ref, i, image, max_width, False)),
                   ("ground truth", _shown(ref, i, colourise(name, gt), max_width, True))]
         gt_shown = _shown(ref, i, gt, max_width, True)
+        shown_values |= set(np.unique(gt_shown).tolist())
         for label, model in models.items():
             pred = _shown(ref, i, predict_raw(model, datasets[label], i), max_width, True)
+            shown_values |= set(np.unique(pred).tolist())
             acc = float(np.mean(pred == gt_shown))
             panels.append((f"{label}\npixel acc. {acc:.3f}", colourise(name, pred)))
         for ax, (title, img) in zip(axes[row], panels):
@@ -240,13 +259,21 @@ def qualitative_figure(run_dirs: dict, out_path, n_images: int = 3, indices=None
             ax.set_title(title, fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[row][0].set_ylabel(Path(ref.records[i].name).name[:28], fontsize=6)
+        axes[row][0].set_xlabel("\n".join(textwrap.wrap(ref.records[i].name, 44)), fontsize=6.5)  # full name, never cut
+    from matplotlib.patches import Patch
+
     from intrakd.report.tables import paper_results
 
-    fig.suptitle(f"{paper_results()['figures']['fig2']['title']} — ours on {name} {ref.split}", fontsize=9)
+    keys = colour_key(name, shown_values)
+    fig.legend(handles=[Patch(facecolor=np.asarray(rgb) / 255.0, edgecolor="#444444", label=label)
+                        for label, rgb in keys], loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(6, len(keys)),
+               fontsize=7, frameon=False, title="colours: the classes shown (official palette)", title_fontsize=8)
+    source = next(iter(runs.values())).get("data_source") or name
+    fig.suptitle(f"{paper_results()['figures']['fig2']['title']} — ours on {name} {ref.split}\ndata: {source}",
+                 fontsize=9)
     save_figure(fig, out_path)
     return fig
 
 
-__all__ = ["class_names", "colourise", "image_score", "image_scores", "label_colours", "load_run", "load_runs",
+__all__ = ["class_names", "colour_key", "colourise", "image_score", "image_scores", "label_colours", "load_run", "load_runs",
            "pick_images", "predict_raw", "qualitative_figure", "run_dataset", "run_model", "same_images"]

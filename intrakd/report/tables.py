@@ -5,7 +5,9 @@ Tables are rebuilt from ``metrics.json`` files alone: nothing here trains or imp
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -186,7 +188,75 @@ def to_markdown(table: str, df: pd.DataFrame, data_note: str, commit: str) -> st
     return "\n".join(lines) + "\n"
 
 
-def data_note(runs: pd.DataFrame) -> str:
+def _inline_html(text: str) -> str:
+    """Markdown's **bold** and `code` as HTML, everything else escaped."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def markdown_html(md: str) -> str:
+    """The Markdown this package writes (``# headings``, paragraphs, pipe tables, **bold**, `code`) as one standalone
+    HTML page: what the Snakemake report shows inline for a table (its ``.md`` and ``.html`` say the same)."""
+    out, table, para = [], [], []
+
+    def flush():
+        if para:
+            out.append(f"<p>{_inline_html(' '.join(para))}</p>")
+            para.clear()
+        if table:
+            cells = [[c.strip() for c in row.strip().strip("|").split("|")] for row in table]
+            head, body = cells[0], [r for r in cells[1:] if not all(set(c) <= set("-: ") for c in r)]
+            out.append("<table><thead><tr>" + "".join(f"<th>{_inline_html(c)}</th>" for c in head) + "</tr></thead>"
+                       "<tbody>" + "".join("<tr>" + "".join(f"<td>{_inline_html(c)}</td>" for c in r) + "</tr>"
+                                           for r in body) + "</tbody></table>")
+            table.clear()
+
+    title = None
+    for line in md.splitlines():
+        if line.startswith("|"):
+            if para:
+                flush()
+            table.append(line)
+        elif not line.strip():
+            flush()
+        elif line.startswith("#"):
+            flush()
+            level = len(line) - len(line.lstrip("#"))
+            text = line[level:].strip()
+            title = title or text
+            out.append(f"<h{level + 1}>{_inline_html(text)}</h{level + 1}>")
+        else:
+            if table:
+                flush()
+            para.append(line.strip())
+    flush()
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{_inline_html(title or '')}</title>"
+            f"<style>{HTML_STYLE}</style></head><body>\n" + "\n".join(out) + "\n</body></html>\n")
+
+
+#: Style of the HTML pages of the tables and the verdict (:func:`markdown_html`): readable inside the report's frame.
+HTML_STYLE = ("body{font-family:sans-serif;font-size:13px;margin:8px} table{border-collapse:collapse} "
+              "th,td{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top} "
+              "td.num,th.num{text-align:right;white-space:nowrap} thead th{background:#f0f0f0;position:sticky;top:0} "
+              "tbody tr:nth-child(even){background:#fafafa} p{max-width:70em}")
+
+
+def check_one_data_source(runs: pd.DataFrame) -> None:
+    """One ValueError when runs of one dataset were trained on different data (their ``data_source`` differs),
+    naming each source with one of its runs: their numbers must not be pooled into one mean."""
+    for ds, group in runs.groupby("dataset", sort=True):
+        sources = group.groupby(group["data_source"].fillna("unknown"), sort=True)["path"].first()
+        if len(sources) > 1:
+            listed = "; ".join(f"{src!r} (e.g. {path})" for src, path in sources.items())
+            raise ValueError(f"the {ds} runs given were trained on different data and would be pooled into one "
+                             f"mean: {listed}. Pass the runs of one data set (e.g. one preset's results/runs).")
+
+
+def data_note(runs: pd.DataFrame, datasets=None) -> str:
+    """The data (and training commits) of ``runs``, of those of ``datasets`` only when given."""
+    if datasets is not None:
+        runs = runs[runs["dataset"].isin(set(datasets))]
     sources = sorted(set(runs["data_source"].dropna()))
     note = "; ".join(sources) if sources else "unknown"
     if any("synthetic" in s for s in sources):
@@ -198,13 +268,16 @@ def data_note(runs: pd.DataFrame) -> str:
 
 
 def write_table(table: str, runs: pd.DataFrame, out_dir: str | Path, commit: str) -> pd.DataFrame:
-    """Write ``<out_dir>/<table>.csv`` and ``.md``; returns the table."""
+    """Write ``<out_dir>/<table>.csv``, ``.md`` and ``.html`` (one ValueError when the runs of a dataset were trained
+    on different data); returns the table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    check_one_data_source(runs)
     df = paper_table(table, runs)
     if df.empty:
         raise ValueError(f"{table}: none of the runs given matches a cell of the paper's {table}")
-    note = data_note(runs)
+    note = data_note(runs, df["dataset"])
     df.assign(data=note, commit=commit).to_csv(out_dir / f"{table}.csv", index=False)
     (out_dir / f"{table}.md").write_text(to_markdown(table, df, note, commit))
+    (out_dir / f"{table}.html").write_text(markdown_html((out_dir / f"{table}.md").read_text()))
     return df

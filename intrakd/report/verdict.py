@@ -41,7 +41,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from intrakd.report.tables import LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, paper_results
+from intrakd.report.tables import (
+    LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, markdown_html, paper_results,
+)
 
 LEVEL = 0.95
 DEFAULT_STABLE_MARGIN = 0.5
@@ -512,7 +514,7 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
 
 def write_verdict(runs: pd.DataFrame, out_dir, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
                   scores: dict | None = None) -> pd.DataFrame:
-    """Write ``<out_dir>/verdict.csv`` and ``verdict.md`` (data note and commit stamp); returns the table.
+    """Write ``<out_dir>/verdict.csv``, ``verdict.md`` and ``verdict.html`` (data note and commit stamp); returns the table.
     ``scores``: the Fig. 2 / Fig. 3 per-image scores (see :func:`verdict_table`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -520,6 +522,7 @@ def write_verdict(runs: pd.DataFrame, out_dir, commit: str, stable_margin: float
     note = data_note(runs) if "data_source" in runs else "unknown"
     table.assign(data=note, commit=commit).to_csv(out_dir / "verdict.csv", index=False)
     (out_dir / "verdict.md").write_text(to_markdown(table, note, commit, stable_margin))
+    (out_dir / "verdict.html").write_text(markdown_html((out_dir / "verdict.md").read_text()))
     return table
 
 

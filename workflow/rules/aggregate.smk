@@ -4,18 +4,19 @@ rule table:
         kernel="resources/kernel/intrakd.flag",
         metrics=table_metrics,
     output:
-        csv=report(
-            "results/tables/{table}.csv",
+        csv="results/tables/{table}.csv",
+        html=report(
+            "results/tables/{table}.html",
             caption="../report/table.rst",
             category="Tables",
-            labels={"table": "{table}", "format": "csv"},
+            labels={"table": "{table}"},
         ),
         md="results/tables/{table}.md",
         figure=report(
             "results/figures/{table}.png",
             caption="../report/figure.rst",
             category="Figures",
-            labels={"table": "{table}"},
+            labels={"figure": "{table}"},
         ),
         notebook="results/notebooks/{table}.ipynb",
     log:
@@ -27,6 +28,7 @@ rule table:
     params:
         python=sys.executable,
         run=table_params,
+        caption=table_caption_params,
     shell:
         "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
         "--log-output -y {params.run:q} &> {log:q}"
@@ -39,16 +41,13 @@ rule figures:
         metrics=all_metrics(),
         models=figure_models,
     output:
-        figures=report(
-            figure_outputs(),
-            caption="../report/paper_figures.rst",
-            category="Figures",
-        ),
-        verdict_csv=report(
-            "results/tables/verdict.csv",
+        **figure_reports(),
+        verdict_csv="results/tables/verdict.csv",
+        verdict_html=report(
+            "results/tables/verdict.html",
             caption="../report/verdict.rst",
             category="Tables",
-            labels={"table": "verdict", "format": "csv"},
+            labels={"table": "verdict"},
         ),
         verdict_md="results/tables/verdict.md",
         notebook="results/notebooks/figures.ipynb",

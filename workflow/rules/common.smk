@@ -213,6 +213,52 @@ def figure_outputs():
         f"results/figures/{SCORE_FILES[f]}" for f in FIGURES if f in SCORE_FILES]
 
 
+def figure_reports():
+    """The figures of `figure_outputs`, each flagged for the report with its own caption
+    (workflow/report/<figure>.rst), keyed by figure id; the per-image scores are plain outputs."""
+    from intrakd.report.figures import FIGURE_FILES, SCORE_FILES
+
+    outputs = {f: report(f"results/figures/{FIGURE_FILES[f]}", caption=f"../report/{f}.rst", category="Figures",
+                         labels={"figure": f}) for f in FIGURE_JOBS}
+    outputs |= {f"{f}_scores": f"results/figures/{SCORE_FILES[f]}" for f in FIGURES if f in SCORE_FILES}
+    return outputs
+
+
+def table_caption_params(wildcards):
+    """What a table's report caption names: the paper's title and the data its datasets were trained on."""
+    from intrakd.report.tables import paper_results
+
+    datasets = sorted({r[0] for r in grid_runs(wildcards.table)})
+    return {"title": paper_results()["tables"][wildcards.table]["title"],
+            "data": "; ".join(grid.data_params(config, ds)["data_source"] for ds in datasets)}
+
+
+def _provenance():
+    """Commit of the code building the results and the data of every dataset: the report's front page."""
+    from intrakd.engine.provenance import git_commit
+
+    return {"commit": git_commit(workflow.basedir),
+            "data": {ds: grid.data_params(config, ds)["data_source"] for ds in config["datasets"]}}
+
+
+# read by workflow/report/workflow.rst (the global caption sees only the config); set after validation
+config["_provenance"] = _provenance()
+
+
+def where_to_look():
+    """The closing note of a finished build: where the tables, figures, report and notebooks are."""
+    here = Path.cwd()
+    return "\n".join([
+        "",
+        f"Done. Results of preset {config['preset']!r} in {here / 'results'}:",
+        f"  tables (Markdown, HTML, CSV): {here / 'results/tables'}   ({', '.join(TABLES + ['verdict'])})",
+        f"  figures (PNG):                {here / 'results/figures'}",
+        f"  executed notebooks:           {here / 'results/notebooks'} and results/runs/*/*/*/*/train.ipynb",
+        f"  report:                       {here / 'results/report.html'} (built by `python3 tasks.py reproduce`, "
+        "or: snakemake --report results/report.html)",
+    ])
+
+
 def figure_models(wildcards):
     """Weights Fig. 2 and Fig. 3 load: the runs of those grid entries and their teachers."""
     return run_files(grid_runs("fig2", "fig3"), "model.pt")

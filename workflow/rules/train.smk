@@ -1,3 +1,5 @@
+# Training jobs: the full papermill log goes to the job's log file; its per-epoch lines ("epoch 3/25 | ... | val
+# miou 12.3 | 40.1s") also reach the console, prefixed with the run, so a long job shows its progress.
 rule teacher:
     input:
         unpack(teacher_inputs),
@@ -21,7 +23,9 @@ rule teacher:
         failed=failed_notebook,
     shell:
         "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
-        "--log-output -y {params.run:q} -p threads {threads} &> {log:q} "
+        "--log-output -y {params.run:q} -p threads {threads} 2>&1 | tee {log:q} "
+        "| {{ grep --line-buffered '^epoch ' || true; }} "
+        "| sed -u 's|^|  {wildcards.dataset} {wildcards.teacher} teacher seed{wildcards.seed}: |' "
         "|| {{ cp {output.notebook:q} {params.failed:q} 2>/dev/null; exit 1; }}"
 
 
@@ -48,5 +52,7 @@ rule train:
         failed=failed_notebook,
     shell:
         "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
-        "--log-output -y {params.run:q} -p threads {threads} &> {log:q} "
+        "--log-output -y {params.run:q} -p threads {threads} 2>&1 | tee {log:q} "
+        "| {{ grep --line-buffered '^epoch ' || true; }} "
+        "| sed -u 's|^|  {wildcards.dataset} {wildcards.student} {wildcards.method} seed{wildcards.seed}: |' "
         "|| {{ cp {output.notebook:q} {params.failed:q} 2>/dev/null; exit 1; }}"
