@@ -258,3 +258,26 @@ def test_every_method_runs_with_erfnet_student_and_pspnet_teacher():
             assert grads and all(torch.isfinite(g).all() for g in grads), (name, term)
             assert any(g.abs().sum() > 0 for g in grads), (name, term)  # the term trains the student
         student.zero_grad(set_to_none=True)
+
+
+def test_bifpn_pyramid_runs_in_float32_under_cpu_bf16_autocast():
+    """Under CPU bf16 autocast the BiFPN adaptor's weights went non-finite within two Adam steps (ENet, standard
+    preset); its pyramid therefore runs in float32 whatever the autocast, and its losses are float32."""
+    from intrakd.distill import build_method
+    from intrakd.models import build_model
+
+    torch.manual_seed(0)
+    student = build_model("erfnet", num_classes=5, width=0.125)
+    teacher = build_model("erfnet", num_classes=5, width=0.125).eval()
+    method = build_method("bifpn", student, teacher, 5, width=8)
+    seen = []
+    method.pyramid.register_forward_hook(lambda m, i, o: seen.append((i[0][0].dtype, o[0].dtype)))
+    x, label = torch.randn(2, 3, 32, 64), torch.randint(0, 5, (2, 32, 64))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s_out = student(x)
+        with torch.no_grad():
+            t_out = teacher(x)
+        out = method(s_out, t_out, {"label": label, "image": x})
+    assert s_out["logits"].dtype == torch.bfloat16  # autocast was on for the student
+    assert seen == [(torch.float32, torch.float32)]
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in out.values())

@@ -38,9 +38,11 @@ def apollo_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(apollo_root, tmp_path_factory) -> tuple[Path, dict]:
-    """An uninterrupted two-epoch run: (its folder, its metrics)."""
+    """An uninterrupted two-epoch run that keeps its resume state (``keep_checkpoints``, which no result depends
+    on): (its folder, its metrics). Its copies stand for a run killed after its last checkpoint, before its
+    sidecars were written (when a finished run's ``ckpt/`` is deleted)."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    return out, train(tiny_cfg(apollo_root, out))
+    return out, train(tiny_cfg(apollo_root, out, keep_checkpoints=True))
 
 
 def _finished_copy(reference, tmp_path) -> Path:
@@ -97,6 +99,18 @@ def test_finished_run_with_lost_outputs_is_completed_from_its_checkpoint(referen
     train(tiny_cfg(_data_root(reference), out))
     assert "after epoch 2/2" in capsys.readouterr().out
     _assert_equal_to_reference(reference, out, timings=True)
+
+
+def test_finished_run_without_checkpoint_and_lost_outputs_is_retrained_equal(reference, tmp_path):
+    """By default a finished run drops ``ckpt/``; losing its outputs then means training again, to the same result."""
+    out = tmp_path / "run"
+    shutil.copytree(reference[0], out)
+    for name in OUTPUTS:
+        (out / name).unlink()
+    shutil.rmtree(out / "ckpt")
+    train(tiny_cfg(_data_root(reference), out))
+    _assert_equal_to_reference(reference, out, timings=False)
+    assert not (out / "ckpt").exists()
 
 
 def _data_root(reference) -> str:

@@ -98,7 +98,11 @@ class BiFPN(Distiller):
                                  self.options["width"], self.options["groups"])
 
     def forward(self, s_out, t_out, batch, step=0, epoch=0):
-        fused, p_down, p_up = self.pyramid([s_out["feats"][n] for n in self.s_names])
+        feats = [s_out["feats"][n] for n in self.s_names]
+        # The pyramid runs in float32 outside autocast: under CPU bf16 autocast its recurrent attention residuals
+        # turned the adaptor's weights non-finite within two Adam steps (ENet, measured); it is training-only.
+        with torch.autocast(feats[0].device.type, enabled=False):
+            fused, p_down, p_up = self.pyramid([f.float() for f in feats])
         size = fused.shape[-2:]
         label = resize_label(batch["label"], size)
         t = resize(t_out["logits"].detach(), size)
