@@ -103,10 +103,7 @@ def test_finished_run_with_lost_outputs_is_completed_from_its_checkpoint(referen
 
 def test_finished_run_without_checkpoint_and_lost_outputs_is_retrained_equal(reference, tmp_path):
     """By default a finished run drops ``ckpt/``; losing its outputs then means training again, to the same result."""
-    out = tmp_path / "run"
-    shutil.copytree(reference[0], out)
-    for name in OUTPUTS:
-        (out / name).unlink()
+    out = _finished_copy(reference, tmp_path)
     shutil.rmtree(out / "ckpt")
     train(tiny_cfg(_data_root(reference), out))
     _assert_equal_to_reference(reference, out, timings=False)
