@@ -44,12 +44,13 @@ def test_box_filter_valid_padding_keeps_constant_maps():
     assert box_filter(x, 5, "zeros")[0, 0, 0, 0].item() == pytest.approx(9 / 25)
 
 
-def test_smooth_then_resize_matches_official_example_pipeline():
+def test_label_unit_bilinear_matches_official_example_pipeline():
     # official example: one-hot, cv2.blur at label resolution, cv2.resize to (width, height) bilinear
     rng = np.random.default_rng(0)
     label = rng.integers(0, 4, size=(32, 48))
     label[:5, :7] = 255
-    ours = aoi_maps(torch.from_numpy(label)[None], 4, (16, 24), kernel=11, order="smooth_then_resize")[0].numpy()
+    ours = aoi_maps(torch.from_numpy(label)[None], 4, (16, 24), kernel=11, kernel_unit="label",
+                   downsample="bilinear")[0].numpy()
     for j in range(4):
         blurred = cv2.blur((label == j).astype(np.float32), (11, 11))
         ref = cv2.resize(blurred, (24, 16), interpolation=cv2.INTER_LINEAR)
@@ -61,11 +62,48 @@ def test_aoi_one_hot_resize_then_smooth_and_ignore():
     oh = one_hot(label, 3)
     assert oh.shape == (1, 3, 4, 4)
     assert oh[0, :, 2:, :2].sum() == 0  # ignore pixels belong to no AOI
-    a = aoi_maps(label, 3, (2, 2), kernel=1)  # nearest resize only
+    a = aoi_maps(label, 3, (2, 2), kernel=1, downsample="nearest")  # nearest resize only
     np.testing.assert_array_equal(a[0].argmax(0).numpy(), [[0, 1], [0, 2]])
     assert a[0, :, 1, 0].sum() == 0  # the ignored quadrant
     smooth = aoi_maps(label, 3, (4, 4), kernel=3)
     assert torch.all(smooth <= 1) and torch.all(smooth >= 0)
+
+
+@pytest.mark.parametrize("width", [4, 6])
+def test_area_downsample_keeps_a_thin_line_at_every_offset(width):
+    # a vertical line `width` px wide on a 64 x 64 label, at every horizontal offset modulo the 1/8 stride:
+    # area downsampling keeps its mass (width/8 per feature row, i.e. width label pixels), nearest does not
+    area_mass, nearest_mass = set(), set()
+    for offset in range(8):
+        label = torch.zeros(1, 64, 64, dtype=torch.long)
+        label[0, :, 16 + offset:16 + offset + width] = 1
+        for kernel_unit in ("feature", "label"):
+            a = aoi_maps(label, 2, (8, 8), kernel=1, kernel_unit=kernel_unit)
+            assert a[0, 1].sum().item() * 64 == pytest.approx(64 * width)  # label pixels of class 1
+            np.testing.assert_allclose((a[0, 0] + a[0, 1]).numpy(), 1.0, atol=1e-6)
+            area_mass.add(round(a[0, 1].sum().item(), 5))
+        nearest_mass.add(aoi_maps(label, 2, (8, 8), kernel=1, downsample="nearest")[0, 1].sum().item())
+    assert area_mass == {float(width)}
+    assert nearest_mass == {0.0, 8.0}  # nearest: the whole line or nothing, depending on the offset
+
+
+def test_area_downsample_with_smoothing_and_uneven_sizes_keeps_mass():
+    rng = np.random.default_rng(1)
+    label = torch.from_numpy(rng.integers(0, 3, size=(2, 43, 61)))
+    for kernel_unit in ("feature", "label"):
+        a = aoi_maps(label, 3, (6, 8), kernel=3, kernel_unit=kernel_unit)
+        np.testing.assert_allclose(a.sum(1).numpy(), 1.0, atol=1e-5)  # a partition of unity before and after
+
+
+@pytest.mark.parametrize("name", ["intrakd", "at", "mimic", "irg"])
+def test_teacher_taps_are_chosen_apart_from_the_students(name):
+    s, t = ToySegModel(3, width=4), ToySegModel(3, width=8)
+    same = build_method(name, s, t, 3)
+    assert same.t_names == same.s_names
+    other = build_method(name, s, t, 3, taps=("high",), teacher_taps=("mid",))
+    assert other.s_names == [s.tap("high").name] and other.t_names == [t.tap("mid").name]
+    with pytest.raises(ValueError, match="pair up one to one"):
+        build_method(name, s, t, 3, taps=("high",), teacher_taps=("mid", "high"))
 
 
 def _two_region_case():
@@ -211,8 +249,10 @@ def test_moment_subset_and_switch_errors():
         moment_pool(feat, aoi[..., :3])
     with pytest.raises(ValueError, match="normaliser"):
         moment_pool(feat, aoi, normaliser="area")
-    with pytest.raises(ValueError, match="aoi_order"):
-        aoi_maps(torch.zeros(1, 4, 4, dtype=torch.long), 2, (4, 4), order="sideways")
+    with pytest.raises(ValueError, match="kernel_unit"):
+        aoi_maps(torch.zeros(1, 4, 4, dtype=torch.long), 2, (4, 4), kernel_unit="sideways")
+    with pytest.raises(ValueError, match="downsample"):
+        aoi_maps(torch.zeros(1, 4, 4, dtype=torch.long), 2, (4, 4), downsample="bicubic")
 
 
 def test_teacher_with_other_channels_needs_no_adaptor_and_gets_no_gradient():
@@ -231,7 +271,8 @@ def test_teacher_with_other_channels_needs_no_adaptor_and_gets_no_gradient():
 
 
 @pytest.mark.parametrize("opts", [
-    {"graph": "concat"}, {"aoi_order": "smooth_then_resize", "kernel": 11}, {"normaliser": "constant", "reduction": "all"},
+    {"graph": "concat"}, {"kernel_unit": "label", "kernel": 11}, {"downsample": "nearest"},
+    {"kernel_unit": "label", "downsample": "bilinear"}, {"teacher_taps": ("high", "mid")}, {"normaliser": "constant", "reduction": "all"},
     {"diagonal": False, "moments": (1, 2)}, {"pad": "valid", "precision": "float32"},
 ])
 def test_intra_switches_give_finite_graph_loss(opts):
@@ -270,8 +311,8 @@ def test_aoi_and_intra_loss_on_genuine_apolloscape_labels(real_samples):
     counts = torch.stack([torch.bincount(lab.flatten(), minlength=n) for lab in label]).double()
     big = counts >= 3000  # classes covering >= 47 feature pixels at 1/8
     assert big[:, 1:36].any()  # genuine lane-mark classes, not only void / merged noise
-    for order in ("resize_then_smooth", "smooth_then_resize"):
-        aoi = aoi_maps(label, n, (62, 186), kernel=5, order=order)
+    for order in ("feature", "label"):
+        aoi = aoi_maps(label, n, (62, 186), kernel=5, kernel_unit=order)
         mass = aoi.sum((-1, -2)).double()
         assert torch.all(aoi >= 0) and torch.all(aoi.sum(1) <= 1 + 1e-5)
         # smoothing keeps each class's area: AOI mass x 64 ~ its pixel count at input resolution

@@ -35,12 +35,21 @@ def resolve_taps(model, specs) -> list[str]:
     return [name for spec in specs for name in tap_names(model, spec)]
 
 
-def paired_taps(student, teacher, specs) -> tuple[list[str], list[str]]:
-    """Student and teacher tap names for the same specs; they must pair up one to one."""
-    s_names, t_names = resolve_taps(student, specs), resolve_taps(teacher, specs)
+def paired_taps(student, teacher, specs, teacher_specs=None) -> tuple[list[str], list[str]]:
+    """Student tap names for ``specs`` and teacher tap names for ``teacher_specs`` (None: the same specs).
+
+    The methods' ``teacher_taps`` option lands here: a deep teacher's 1/4 role may be a shallow block
+    (ResNet-101's ``layer1`` is 3 of its 33 blocks), so the teacher side can be chosen on its own.
+    The two lists must pair up one to one.
+    """
+    s_names = resolve_taps(student, specs)
+    t_names = resolve_taps(teacher, specs if teacher_specs is None else teacher_specs)
     if len(s_names) != len(t_names):
-        raise ValueError(f"taps {tuple(specs)} resolve to {len(s_names)} student maps {s_names} and "
-                         f"{len(t_names)} teacher maps {t_names}; they must pair up one to one")
+        t_spec = tuple(specs) if teacher_specs is None else tuple(
+            (teacher_specs,) if isinstance(teacher_specs, str) else teacher_specs)
+        raise ValueError(f"student taps {tuple((specs,) if isinstance(specs, str) else specs)} resolve to "
+                         f"{len(s_names)} maps {s_names} and teacher taps {t_spec} to {len(t_names)} maps "
+                         f"{t_names}; they must pair up one to one")
     return s_names, t_names
 
 
@@ -56,6 +65,16 @@ def resize(x: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
     if mode == "nearest":
         return F.interpolate(x, size=size, mode="nearest")
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def downsample_mass(x: torch.Tensor, size) -> torch.Tensor:
+    """Area (box-average) resize of a B x C x H x W map to ``size``: every output cell is the mean of the input
+    cells it covers, so sum(out) * (H*W)/(h*w) == sum(in) and a 4-px line keeps its mass whatever its offset
+    (a nearest resize keeps 0 or 8 of it at 1/8)."""
+    size = tuple(int(s) for s in size)
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.adaptive_avg_pool2d(x, size)
 
 
 def resize_label(label: torch.Tensor, size) -> torch.Tensor:

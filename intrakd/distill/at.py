@@ -39,13 +39,13 @@ class AT(Distiller):
     student_taps = ("mid", "high")
     teacher_taps = ("mid", "high")
     default_weights = {"at": 500.0}
-    default_options = {"taps": ("mid", "high"), "p": 2.0, "mode": "code"}
+    default_options = {"taps": ("mid", "high"), "teacher_taps": None, "p": 2.0, "mode": "code"}
     knowledge_form = "attention map"
     description = "Attention transfer: L2 between normalised channel-mean |F|^2 maps at the 1/4 and 1/8 taps."
 
     def __init__(self, student, teacher, num_classes, weights=None, **options):
         super().__init__(student, teacher, num_classes, weights, **options)
-        self.s_names, self.t_names = paired_taps(student, teacher, self.options["taps"])
+        self.s_names, self.t_names = paired_taps(student, teacher, self.options["taps"], self.options["teacher_taps"])
         self.check_choice("mode", ("code", "paper"))
 
     def forward(self, s_out, t_out, batch, step=0, epoch=0):

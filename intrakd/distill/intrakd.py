@@ -1,8 +1,8 @@
 """IntRA-KD (Hou et al., CVPR 2020): inter-region affinity distillation.
 
 Per distilled tap (default the 1/4 "mid" and 1/8 "high" taps of both networks):
-1. AOI maps from the label: one-hot (255 = no class) -> box smoothing (kernel k) and resize to the feature
-   size, in either order (``aoi_order``).
+1. AOI maps from the label: one-hot (255 = no class) -> box smoothing (kernel k) and downsampling to the
+   feature size, the kernel counted in feature or label pixels (``kernel_unit``).
 2. AOI-grounded moment pooling: per class and channel, mean / variance / standardised skewness of the
    features weighted by the AOI, by one batched matmul on [F, F^2, F^3] (no loops over classes, positions or
    channels).
@@ -17,10 +17,14 @@ Open questions of the reference brief (§6) as switches (option = default | alte
    ``moments`` (1, 2, 3) or any subset (moment-order ablation).
 2. ``graph`` "per_order" (one n x n graph per order, losses summed) | "concat" (one graph on [mu1; mu2; mu3]);
    ``diagonal`` True (the full n x n matrix) | False.
-3. AOI: ``kernel`` 5 (supplement §1); ``aoi_order`` "resize_then_smooth" (paper reading: nearest-resize the
-   label to the feature size, then box filter there) | "smooth_then_resize" (official example: box filter at
-   label resolution, then bilinear resize); ``pad`` "reflect" (= cv2.blur) | "zeros" | "valid".
-4. Layers: ``taps`` ("mid", "high") = the models' declared 1/4 and 1/8 distillation points (or tap names).
+3. AOI: ``kernel`` 5 (supplement §1); ``kernel_unit`` "feature" (paper reading: downsample the one-hot label to
+   the feature size, then a k x k box filter there, k counting feature pixels) | "label" (the author's example:
+   box filter at label resolution, k counting label pixels, then downsample); ``downsample`` "area" (every
+   feature cell gets the fraction of its label pixels in each class, so a marking thinner than the stride keeps
+   its mass at every offset) | "nearest" (one label pixel per cell: a 4-px line at 1/8 keeps 0 or 8 of its
+   4 px depending on where it falls) | "bilinear" (the author's example's cv2.resize); ``pad`` "reflect" (= cv2.blur) | "zeros" | "valid".
+4. Layers: ``taps`` ("mid", "high") = the models' declared 1/4 and 1/8 distillation points (or tap names);
+   ``teacher_taps`` None (the same specs on the teacher) or the teacher's own specs, paired in order.
 5. Objective: ``with_at`` / ``with_kd`` True: "intrakd" = IntRA + AT (code form, same taps) + pixel-wise KD
    (supplement Table 4 gains 1.9 + 0.7 + 0.3 ~ 43.2 - 40.4); "intra" = IntRA alone (Table 4's graph row).
    Weights are unknown in the sources; defaults intra 1, at 500 (beta/2 of AT's code), kd 1 (T = 1).
@@ -37,12 +41,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._ops import paired_taps, pixel_kl, resize, resize_label
+from ._ops import downsample_mass, paired_taps, pixel_kl, resize, resize_label
 from .at import at_loss
 from .base import Distiller, register_method
 
 
-AOI_ORDERS = ("resize_then_smooth", "smooth_then_resize")
+KERNEL_UNITS = ("feature", "label")
+DOWNSAMPLES = ("area", "nearest", "bilinear")
 PADS = ("reflect", "zeros", "valid")
 
 
@@ -80,15 +85,24 @@ def box_filter(x: torch.Tensor, kernel: int, pad: str = "reflect") -> torch.Tens
     return summed / count
 
 
-def aoi_maps(label: torch.Tensor, num_classes: int, size, kernel: int = 5,
-             order: str = "resize_then_smooth", pad: str = "reflect") -> torch.Tensor:
-    """Soft AOI maps B x n x h_f x w_f from a B x H x W label map (255 = ignore, belongs to no AOI)."""
+def aoi_maps(label: torch.Tensor, num_classes: int, size, kernel: int = 5, kernel_unit: str = "feature",
+             downsample: str = "area", pad: str = "reflect", onehot: torch.Tensor | None = None) -> torch.Tensor:
+    """Soft AOI maps B x n x h_f x w_f from a B x H x W label map (255 = ignore, belongs to no AOI).
+
+    ``onehot``: ``one_hot(label, num_classes)`` when the caller already has it (one per label for every tap).
+    """
     size = tuple(int(s) for s in size)
-    if order == "resize_then_smooth":
+    if kernel_unit not in KERNEL_UNITS:
+        raise ValueError(f"AOI kernel_unit must be one of {KERNEL_UNITS}, got {kernel_unit!r}")
+    if downsample not in DOWNSAMPLES:
+        raise ValueError(f"AOI downsample must be one of {DOWNSAMPLES}, got {downsample!r}")
+    if downsample == "nearest" and kernel_unit == "feature":
         return box_filter(one_hot(resize_label(label, size), num_classes), kernel, pad)
-    if order == "smooth_then_resize":
-        return resize(box_filter(one_hot(label, num_classes), kernel, pad), size)
-    raise ValueError(f"aoi_order must be 'resize_then_smooth' or 'smooth_then_resize', got {order!r}")
+    full = one_hot(label, num_classes) if onehot is None else onehot
+    if kernel_unit == "label":
+        full = box_filter(full, kernel, pad)
+    small = downsample_mass(full, size) if downsample == "area" else resize(full, size, downsample)
+    return small if kernel_unit == "label" else box_filter(small, kernel, pad)
 
 
 def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normaliser: str = "mass",
@@ -193,7 +207,8 @@ class IntraKD(Distiller):
     teacher_taps = ("mid", "high", "logits")
     default_weights = {"intra": 1.0, "at": 500.0, "kd": 1.0}
     default_options = {
-        "taps": ("mid", "high"), "kernel": 5, "aoi_order": "resize_then_smooth", "pad": "reflect",
+        "taps": ("mid", "high"), "teacher_taps": None, "kernel": 5, "kernel_unit": "feature", "downsample": "area",
+        "pad": "reflect",
         "normaliser": "mass", "moments": (1, 2, 3), "second": "variance", "third": "skewness",
         "graph": "per_order", "diagonal": True, "reduction": "present", "eps": 1e-6, "presence_tau": 1e-3,
         "precision": "float64", "with_at": True, "with_kd": True, "at_mode": "code", "kd_temperature": 1.0,
@@ -203,7 +218,7 @@ class IntraKD(Distiller):
     def __init__(self, student, teacher, num_classes, weights=None, **options):
         super().__init__(student, teacher, num_classes, weights, **options)
         o = self.options
-        for key, valid in (("aoi_order", AOI_ORDERS), ("pad", PADS), ("normaliser", ("mass", "constant")),
+        for key, valid in (("kernel_unit", KERNEL_UNITS), ("downsample", DOWNSAMPLES), ("pad", PADS), ("normaliser", ("mass", "constant")),
                            ("second", ("variance", "std")), ("third", ("skewness", "central")),
                            ("graph", ("per_order", "concat")), ("reduction", ("present", "all")),
                            ("precision", ("float64", "float32")), ("at_mode", ("code", "paper"))):
@@ -214,24 +229,25 @@ class IntraKD(Distiller):
             raise ValueError(f"method {self.name!r} option moments={o['moments']!r}: distinct orders among (1, 2, 3)")
         if not (isinstance(o["kernel"], int) and o["kernel"] >= 1):
             raise ValueError(f"method {self.name!r} option kernel={o['kernel']!r}: an int >= 1")
-        self.s_names, self.t_names = paired_taps(student, teacher, o["taps"])
+        self.s_names, self.t_names = paired_taps(student, teacher, o["taps"], o["teacher_taps"])
 
-    def _aoi(self, label, size):
+    def _aoi(self, label, size, onehot=None):
         o = self.options
-        return aoi_maps(label, self.num_classes, size, o["kernel"], o["aoi_order"], o["pad"])
+        return aoi_maps(label, self.num_classes, size, o["kernel"], o["kernel_unit"], o["downsample"], o["pad"], onehot)
 
     def _nodes(self, feat, aoi):
         o = self.options
         return moment_pool(feat, aoi, o["moments"], o["normaliser"], o["eps"], o["precision"], o["second"], o["third"])
 
-    def intra_loss(self, fs: torch.Tensor, ft: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    def intra_loss(self, fs: torch.Tensor, ft: torch.Tensor, label: torch.Tensor,
+                   onehot: torch.Tensor | None = None) -> torch.Tensor:
         """IntRA term for one student/teacher feature pair (the teacher side detached, computed without grad).
 
         Each side gets AOIs at its own feature size (one AOI set when the sizes agree).
         """
         o = self.options
-        aoi_s = self._aoi(label, fs.shape[-2:])
-        aoi_t = aoi_s if fs.shape[-2:] == ft.shape[-2:] else self._aoi(label, ft.shape[-2:])
+        aoi_s = self._aoi(label, fs.shape[-2:], onehot)
+        aoi_t = aoi_s if fs.shape[-2:] == ft.shape[-2:] else self._aoi(label, ft.shape[-2:], onehot)
         vs, mass_s = self._nodes(fs, aoi_s)
         with torch.no_grad():
             vt, mass_t = self._nodes(ft.detach(), aoi_t)
@@ -244,7 +260,10 @@ class IntraKD(Distiller):
         o = self.options
         label = batch["label"]
         pairs = [(s_out["feats"][s], t_out["feats"][t]) for s, t in zip(self.s_names, self.t_names)]
-        out = {"intra": self.weights["intra"] * sum(self.intra_loss(fs, ft, label) for fs, ft in pairs)}
+        # the full-resolution one-hot, built once for every tap when the AOI path needs it
+        full = o["downsample"] == "area" or o["kernel_unit"] == "label"
+        onehot = one_hot(label, self.num_classes) if full else None
+        out = {"intra": self.weights["intra"] * sum(self.intra_loss(fs, ft, label, onehot) for fs, ft in pairs)}
         if o.get("with_at", False):
             out["at"] = self.weights["at"] * sum(at_loss(fs, ft, 2.0, o["at_mode"]) for fs, ft in pairs)
         if o.get("with_kd", False):

@@ -49,12 +49,12 @@ class IRG(Distiller):
     student_taps = ("mid", "high", "logits")
     teacher_taps = ("mid", "high", "logits")
     default_weights = {"vertex": 0.1, "edge": 5.0, "transform": 5.0}
-    default_options = {"taps": ("mid", "high")}
+    default_options = {"taps": ("mid", "high"), "teacher_taps": None}
     description = "IRG: batch instance graph (edge distances per tap and logits), mid->high transformation, logit vertices."
 
     def __init__(self, student, teacher, num_classes, weights=None, **options):
         super().__init__(student, teacher, num_classes, weights, **options)
-        self.s_names, self.t_names = paired_taps(student, teacher, self.options["taps"])
+        self.s_names, self.t_names = paired_taps(student, teacher, self.options["taps"], self.options["teacher_taps"])
 
     def forward(self, s_out, t_out, batch, step=0, epoch=0):
         zs, zt = s_out["logits"], resize(t_out["logits"].detach(), s_out["logits"].shape[-2:])

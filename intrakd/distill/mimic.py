@@ -20,13 +20,13 @@ class Mimic(Distiller):
     student_taps = ("high",)
     teacher_taps = ("high",)
     default_weights = {"mimic": 0.1}
-    default_options = {"taps": ("high",), "bn": False}
+    default_options = {"taps": ("high",), "teacher_taps": None, "bn": False}
     knowledge_form = "feature map"
     description = "Feature mimicking: 1x1 adaptor on the student's 1/8 features, L2 to the teacher's features."
 
     def __init__(self, student, teacher, num_classes, weights=None, **options):
         super().__init__(student, teacher, num_classes, weights, **options)
-        self.s_names, self.t_names = paired_taps(student, teacher, self.options["taps"])
+        self.s_names, self.t_names = paired_taps(student, teacher, self.options["taps"], self.options["teacher_taps"])
         mods = []
         for a, b in zip(self.s_names, self.t_names):
             cs, ct = tap_channels(student, a), tap_channels(teacher, b)

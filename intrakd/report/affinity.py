@@ -54,7 +54,8 @@ def graphs_of(model, item: dict, num_classes: int, options: dict,
     except KeyError as err:
         raise ValueError(err.args[0]) from None
     o = options
-    aoi = aoi_maps(item["label"][None], num_classes, feat.shape[-2:], o["kernel"], o["aoi_order"], o["pad"])
+    aoi = aoi_maps(item["label"][None], num_classes, feat.shape[-2:], o["kernel"], o["kernel_unit"], o["downsample"],
+                   o["pad"])
     nodes, mass = moment_pool(feat, aoi, o["moments"], o["normaliser"], o["eps"], o["precision"], o["second"],
                               o["third"])
     return affinity_graph(nodes, o["graph"])[0], mass[0]
