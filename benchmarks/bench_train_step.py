@@ -52,12 +52,12 @@ def make_config(root: Path, out: Path, role: str, steps: int, **over) -> RunConf
     base = dict(dataset="apolloscape", data_root=str(root), input_size=[416, 128], batch_size=4,
                 max_iters_per_epoch=steps, val_every=0, out_dir=str(out), optimizer="adam", lr=1e-3, threads=2)
     if role == "student":
-        base |= dict(student="erfnet", width=0.5)
+        base |= dict(model="erfnet", width=0.5)
     elif role == "intrakd":  # the student's step with the teacher's forward pass and the IntRA-KD terms
-        base |= dict(student="erfnet", width=0.5, method="intrakd", teacher="pspnet_r101", teacher_width=0.375,
+        base |= dict(model="erfnet", width=0.5, method="intrakd", teacher="pspnet_r101", teacher_width=0.375,
                      teacher_checkpoint=str(root.parent / "teacher.pt"))
     else:
-        base |= dict(student="pspnet_r101", width=0.375, role="teacher")
+        base |= dict(model="pspnet_r101", width=0.375, role="teacher")
     return RunConfig(**(base | over))
 
 

@@ -33,9 +33,8 @@ from intrakd import grid  # noqa: E402
 def _run_config(params: dict, root: Path, out: Path, steps: int):
     from intrakd.engine.config import RunConfig
 
-    params = {k: v for k, v in params.items() if k != "synth_if_missing"}
-    params |= {"data_root": str(root), "out_dir": str(out), "epochs": 2, "max_iters_per_epoch": steps,
-               "val_every": 0, "threads": params.get("threads") or 0}
+    params = params | {"data_root": str(root), "out_dir": str(out), "epochs": 2, "max_iters_per_epoch": steps,
+                       "val_every": 0, "threads": params.get("threads") or 0}
     return RunConfig.from_dict(params)
 
 
@@ -91,7 +90,7 @@ def main(argv=None) -> int:
                              name=t["model"], num_classes=spec.num_classes, width=t["width"], exist_head=spec.has_exist)
                 teachers[ds] = str(path)
                 t0 = time.perf_counter()
-                kinds[(ds, "teacher")] = measure(grid.teacher_params(config, ds), roots[ds], tmp, args.steps)
+                kinds[(ds, "teacher")] = measure(grid.run_params(config, *grid.teacher_run(config, ds)), roots[ds], tmp, args.steps)
                 print(f"measured {ds} teacher {t['model']}: {kinds[(ds, 'teacher')]['step']:.3f} s/step "
                       f"({time.perf_counter() - t0:.0f} s)", flush=True)
         for ds, st, me, _seed in runs:
@@ -99,7 +98,7 @@ def main(argv=None) -> int:
             if key in kinds:
                 continue
             t0 = time.perf_counter()
-            params = grid.student_params(config, ds, st, me, 0)
+            params = grid.run_params(config, ds, st, me, 0)
             kinds[key] = measure(params, roots[ds], tmp, args.steps, teachers.get(ds))
             print(f"measured {ds} {st} {me}: {kinds[key]['step']:.3f} s/step ({time.perf_counter() - t0:.0f} s)",
                   flush=True)
@@ -118,13 +117,13 @@ def main(argv=None) -> int:
     total = 0.0
     for ds in datasets:
         if (ds, "teacher") in kinds:
-            h = hours(grid.teacher_params(config, ds), kinds[(ds, "teacher")], ds)
+            h = hours(grid.run_params(config, *grid.teacher_run(config, ds)), kinds[(ds, "teacher")], ds)
             per_output[f"teacher {ds}"] = h
             total += h
     seen = set()
     for ds, st, me, seed in runs:
         key = (ds, st, grid.base_method(config, me), json.dumps(config["methods"].get(me, {}), sort_keys=True))
-        h = hours(grid.student_params(config, ds, st, me, seed), kinds[key], ds)
+        h = hours(grid.run_params(config, ds, st, me, seed), kinds[key], ds)
         total += h
         outs = [e["tables"] for e in config["grid"] if ds in e["datasets"] and st in e["students"] and me in e["methods"]]
         label = "+".join(sorted({t for ts in outs for t in ts}))

@@ -1,12 +1,67 @@
-"""The run grid of a workflow configuration: which (dataset, student, method, seed) runs a preset trains.
+"""The run grid of a workflow configuration: which (dataset, model, method, seed) runs a preset trains, where each
+run's folder is, and the one parameter set (the train notebook's ``run``) of each.
 
 Used by the workflow (``workflow/rules/common.smk``) and by ``benchmarks/estimate_preset.py``, so both read a
-configuration's ``grid`` the same way. Torch-free.
+configuration's ``grid`` the same way. Torch-free: what it needs of the package's registries comes from
+:func:`catalogue`, read in a child process.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+#: One run's place, relative to ``results/runs`` (its folder), ``results/logs/runs`` (its log folder) and
+#: ``results/benchmarks/runs`` (``<RUN>.tsv``): the pattern the workflow's rule outputs, logs and ``expand`` share.
+RUN = "{dataset}/{model}/{method}/seed{seed}"
+RUNS_DIR = "results/runs"
+#: The ``method`` segment of a teacher run's folder (a teacher is a plain supervised run of its model).
+TEACHER = "teacher"
+
+
+def validate_config(config: dict, schema_file) -> None:
+    """Check a workflow configuration against ``schema_file`` (JSON schema in YAML) in place: its
+    ``definitions.recipe`` receives the run keys from the RunConfig dataclass (:func:`catalogue`), a YAML 1.1 string
+    such as ``1e-3`` where a number is expected is read as the number (YAML 1.2 and a person read it so; Snakemake
+    reads the config as YAML 1.1), defaults are filled in. ValueError naming the key, the value and what was
+    expected."""
+    import jsonschema
+    import yaml
+
+    from intrakd import yamlio
+
+    schema = yaml.safe_load(Path(schema_file).read_text())
+    schema["definitions"]["recipe"] = catalogue()["recipe_schema"]
+    validator = jsonschema.Draft202012Validator(schema)
+    for err in validator.iter_errors(config):
+        expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        if (err.validator == "type" and "number" in expected and isinstance(err.instance, str)
+                and yamlio.EXPONENT_FLOAT.match(err.instance)):
+            *parents, key = err.absolute_path
+            holder = config
+            for k in parents:
+                holder = holder[k]
+            holder[key] = float(err.instance)
+    err = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if err is not None:
+        where = ".".join(str(k) for k in err.absolute_path) or "(top level)"
+        raise ValueError(f"config {where}: {err.message} (schema: {schema_file})")
+    _fill_defaults(config, schema)
+
+
+def _fill_defaults(value, schema: dict) -> None:
+    """Set the ``default`` of every absent property of ``schema`` in ``value`` (objects, recursively)."""
+    if not isinstance(value, dict):
+        return
+    for key, sub in schema.get("properties", {}).items():
+        if key not in value and "default" in sub:
+            value[key] = sub["default"]
+        if key in value:
+            _fill_defaults(value[key], sub)
 
 
 def grid_runs(config: dict, *outputs: str) -> list[tuple[str, str, str, int]]:
@@ -23,6 +78,31 @@ def grid_runs(config: dict, *outputs: str) -> list[tuple[str, str, str, int]]:
     )
 
 
+_CATALOGUE = """
+import json
+import torch
+from intrakd.distill import METHOD_REGISTRY
+from intrakd.engine.config import recipe_schema
+from intrakd.models import MODEL_REGISTRY
+print(json.dumps({"models": sorted(MODEL_REGISTRY),
+                  "methods": {name: bool(cls.needs_teacher) for name, cls in sorted(METHOD_REGISTRY.items())},
+                  "cuda": torch.cuda.is_available(), "recipe_schema": recipe_schema()}))
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def catalogue() -> dict:
+    """What the workflow needs of the package's registries, its run configuration and torch: ``models`` (names),
+    ``methods`` ({name: needs a teacher}), ``recipe_schema`` (the JSON schema of the ``train`` / ``teacher_train``
+    keys, :func:`intrakd.engine.config.recipe_schema`) and ``cuda`` (whether torch sees a GPU). Read in a child
+    process of this interpreter, so that building the DAG keeps torch out of Snakemake's own process."""
+    proc = subprocess.run([sys.executable, "-c", _CATALOGUE], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"reading the model and method registries failed ({sys.executable} -c ...):\n"
+                           f"{proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
 def base_method(config: dict, name: str) -> str:
     """The registry method behind a method name of the config: a registry name, or a configured variant
     (``methods.<name>.method``) such as the kernel-size sweep's ``intra_k9``."""
@@ -30,18 +110,21 @@ def base_method(config: dict, name: str) -> str:
 
 
 def needs_teacher(config: dict, method: str) -> bool:
-    from intrakd.distill import METHOD_REGISTRY
-
-    return METHOD_REGISTRY[base_method(config, method)].needs_teacher
+    return catalogue()["methods"][base_method(config, method)]
 
 
-def run_dir(dataset: str, student: str, method: str, seed) -> str:
-    return f"results/runs/{dataset}/{student}/{method}/seed{seed}"
+def run_dir(dataset: str, model: str, method: str, seed) -> str:
+    """The folder of one run (``method`` :data:`TEACHER` for a teacher run)."""
+    return f"{RUNS_DIR}/" + RUN.format(dataset=dataset, model=model, method=method, seed=seed)
+
+
+def teacher_run(config: dict, dataset: str) -> tuple[str, str, str, int]:
+    """(dataset, model, :data:`TEACHER`, seed) of the teacher run of ``dataset``."""
+    return dataset, config["teachers"][dataset]["model"], TEACHER, int(config["teacher_seed"])
 
 
 def teacher_dir(config: dict, dataset: str) -> str:
-    t = config["teachers"][dataset]
-    return f"results/runs/{dataset}/{t['model']}/teacher/seed{config['teacher_seed']}"
+    return run_dir(*teacher_run(config, dataset))
 
 
 def data_params(config: dict, dataset: str) -> dict:
@@ -74,25 +157,41 @@ def _checkpoints(config: dict) -> dict:
     return {"keep_checkpoints": True} if config.get("keep_checkpoints") else {}
 
 
-def student_params(config: dict, dataset: str, student: str, method: str, seed) -> dict:
-    """The whole parameter set of one student run (the train notebook's parameters: RunConfig fields plus
-    ``synth_if_missing``). Only settings this run depends on are in it, so the workflow's params rerun trigger
-    reruns exactly the jobs whose settings changed."""
+def run_params(config: dict, dataset: str, model: str, method: str, seed) -> dict:
+    """The whole parameter set of one run (the train notebook's ``run``: RunConfig fields), a teacher run when
+    ``method`` is :data:`TEACHER` (then ``model`` and ``seed`` must be the dataset's teacher and ``teacher_seed``).
+    Only settings this run depends on are in it, so the workflow's params rerun trigger reruns exactly the jobs
+    whose settings changed."""
+    if method == TEACHER:
+        t = config["teachers"][dataset]
+        if (dataset, model, method, int(seed)) != teacher_run(config, dataset):
+            raise ValueError(f"no teacher run {run_dir(dataset, model, method, seed)}: the teacher of {dataset} is "
+                             f"{teacher_dir(config, dataset)}")
+        return {
+            "role": "teacher",
+            **data_params(config, dataset),
+            **optim_settings(config, "teacher_train", dataset),
+            "model": t["model"],
+            "width": t["width"],
+            "method": "baseline",
+            "seed": int(seed),
+            "out_dir": run_dir(dataset, model, method, seed),
+            **_checkpoints(config),
+        }
     method_cfg = config["methods"].get(method, {})
     base = base_method(config, method)
     params = {
         "role": "student",
         **data_params(config, dataset),
         **optim_settings(config, "train", dataset),
-        "student": student,
-        "width": config["students"].get(student, {}).get("width", 1.0),
+        "model": model,
+        "width": config["students"].get(model, {}).get("width", 1.0),
         "method": base,
         "variant": method if base != method else None,
         "method_options": method_cfg.get("options", {}),
         "method_weights": method_cfg.get("weights", {}),
         "seed": int(seed),
-        "synth_if_missing": False,
-        "out_dir": run_dir(dataset, student, method, seed),
+        "out_dir": run_dir(dataset, model, method, seed),
         **_checkpoints(config),
     }
     if needs_teacher(config, method):
@@ -103,20 +202,3 @@ def student_params(config: dict, dataset: str, student: str, method: str, seed) 
             "teacher_checkpoint": f"{teacher_dir(config, dataset)}/model.pt",
         }
     return params
-
-
-def teacher_params(config: dict, dataset: str) -> dict:
-    """The parameter set of the teacher run of ``dataset`` (a plain supervised run of the teacher model)."""
-    t = config["teachers"][dataset]
-    return {
-        "role": "teacher",
-        **data_params(config, dataset),
-        **optim_settings(config, "teacher_train", dataset),
-        "student": t["model"],
-        "width": t["width"],
-        "method": "baseline",
-        "seed": int(config["teacher_seed"]),
-        "synth_if_missing": False,
-        "out_dir": teacher_dir(config, dataset),
-        **_checkpoints(config),
-    }

@@ -22,7 +22,7 @@ def tiny_apollo(tmp_path_factory, num: int) -> Path:
 
 
 def tiny_cfg(root: Path, out: Path, **kw) -> RunConfig:
-    base = dict(dataset="apolloscape", data_root=str(root), student="erfnet", width=0.125, method="baseline",
+    base = dict(dataset="apolloscape", data_root=str(root), model="erfnet", width=0.125, method="baseline",
                 epochs=2, batch_size=2, input_size=[104, 32], out_dir=str(out), threads=1)
     return RunConfig(**(base | kw))
 

@@ -79,11 +79,26 @@ def test_notebook_demo_paths_are_inside_the_clone_whatever_the_working_directory
 
 @pytest.mark.parametrize(
     "key, value, fragment",
-    [("dataset", "kitti", "valid: apolloscape"), ("student", "vgg", "valid:"), ("method", "magic", "valid:")],
+    [("dataset", "kitti", "valid: apolloscape"), ("model", "vgg", "valid:"), ("method", "magic", "valid:")],
 )
 def test_unknown_names_list_the_valid_ones(apollo_root, tmp_path, key, value, fragment):
     with pytest.raises(ValueError, match=fragment):
         _cfg(apollo_root, tmp_path, **{key: value}).validate()
+
+
+def test_a_run_recorded_before_the_rename_reads_its_model():
+    assert RunConfig.from_dict({"student": "enet", "role": "teacher"}).model == "enet"
+    with pytest.raises(ValueError, match="'student' is the old name of 'model'"):
+        RunConfig.from_dict({"student": "enet", "model": "erfnet"})
+
+
+def test_bounds_come_from_the_field_declarations(apollo_root, tmp_path):
+    for key, value, fragment in [("momentum", 1.5, "momentum must be <= 1, got 1.5"),
+                                 ("optimizer", "rmsprop", "optimizer must be one of sgd, adam, adamw"),
+                                 ("max_eval_images", 0, "max_eval_images must be >= 1, got 0")]:
+        with pytest.raises(ValueError, match=fragment):
+            _cfg(apollo_root, tmp_path, **{key: value}).validate()
+    _cfg(apollo_root, tmp_path, max_eval_images=None).validate()  # None: an optional field unset
 
 
 def test_unknown_parameter_is_rejected():
@@ -158,7 +173,7 @@ def test_cpu_training_is_bitwise_deterministic(apollo_root, tmp_path, student):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runs = [train(_cfg(apollo_root, tmp_path / f"run{i}", student=student, epochs=1)) for i in range(2)]
+        runs = [train(_cfg(apollo_root, tmp_path / f"run{i}", model=student, epochs=1)) for i in range(2)]
     assert runs[0]["value"] == runs[1]["value"]
     assert same_weights(tmp_path / "run0", tmp_path / "run1")
     flagged = {str(w.message).split(" ")[0] for w in caught if "deterministic implementation" in str(w.message)}

@@ -162,7 +162,7 @@ def test_git_commit_dirty_ignores_generated_results(tmp_path):
     default results, at any depth) do not."""
     import subprocess
 
-    from intrakd.engine.provenance import git_commit
+    from intrakd.vcs import git_commit
 
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)

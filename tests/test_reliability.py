@@ -239,7 +239,7 @@ def test_set_lr_in_exponent_notation_is_a_float(apollo_root, tmp_path, capsys):
         ("amp=1", ["amp=1", "expected true or false"]),
         ("learning_rate=0.1", ["learning_rate", "valid:"]),
         ("dataset=kitti", ["unknown dataset 'kitti'", "valid: apolloscape"]),
-        ("student=vgg", ["unknown student 'vgg'"]),
+        ("model=vgg", ["unknown model 'vgg'"]),
         ("method=magic", ["unknown method 'magic'"]),
         ("lr=[", ["--set lr:", "invalid YAML"]),
         ("lr", ["--set 'lr'", "KEY=VALUE"]),

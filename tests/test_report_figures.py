@@ -232,20 +232,25 @@ def test_figures_notebook_is_clean_parameterised_and_calls_the_package():
     assert len(tagged) == 1
     assert all(not c.outputs and c.execution_count is None for c in nb.cells if c.cell_type == "code")
     declared = set(papermill.inspect_notebook(str(path)))
-    assert {"runs_dir", "out_figures", "out_tables", "which", "commit"} <= declared
+    assert {"runs_dir", "out_figures", "which"} <= declared
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "build_figures(" in code and "write_verdict(" in code
+    assert "build_figures(" in code and "verdict" not in code  # the verdict is its own rule (intrakd verdict)
 
 
-def test_figures_notebook_passes_the_figure_scores_to_the_verdict(runs_dir, tmp_path):
-    """The notebook as the workflow runs it: Fig. 2 / Fig. 3 drawn, their per-image scores judged in the verdict."""
+def test_figures_notebook_then_the_verdict_judge_the_figure_scores(runs_dir, tmp_path):
+    """The two steps as the workflow runs them: the figures notebook draws Fig. 2 / Fig. 3 and writes their per-image
+    scores, the `verdict` rule (intrakd verdict --figures) judges them."""
     import papermill
+
+    from intrakd.cli import main
 
     path = Path(__file__).resolve().parent.parent / "notebooks" / "figures.ipynb"
     papermill.execute_notebook(str(path), str(tmp_path / "figures.ipynb"), kernel_name="intrakd", progress_bar=False,
                                parameters={"runs_dir": str(runs_dir), "out_figures": str(tmp_path / "f"),
-                                           "out_tables": str(tmp_path / "t"), "which": "fig2,fig3", "commit": "abc"})
+                                           "which": "fig2,fig3"})
     assert (tmp_path / "f" / "fig2_scores.csv").is_file() and (tmp_path / "f" / "fig3_scores.csv").is_file()
+    assert main(["verdict", str(runs_dir), "--out", str(tmp_path / "t"), "--figures", str(tmp_path / "f"),
+                 "--commit", "abc"]) == 0
     table = pd.read_csv(tmp_path / "t" / "verdict.csv")
     figs = table[table.claim.isin(["F2.more_accurate", "F3.rational"])]
     assert len(figs) == 4 and (figs.verdict != "not run").all() and (table.commit == "abc").all()

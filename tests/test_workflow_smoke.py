@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_smoke_run_builds_table_figure_notebooks_and_sidecars(smoke_run):
         history = pd.read_csv(run / "history.csv")
         assert list(history["epoch"]) == [1, 2]
         nb = nbformat.read(run / "train.ipynb", as_version=4)
-        assert nb.metadata.papermill.parameters["method"] == method
+        assert nb.metadata.papermill.parameters["run"]["method"] == method  # the notebook's one parameter
         assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
     teacher = json.loads((w / "results/runs/apolloscape/pspnet_r101/teacher/seed0/metrics.json").read_text())
     assert teacher["role"] == "teacher"
@@ -79,6 +80,23 @@ def test_smoke_run_builds_table_figure_notebooks_and_sidecars(smoke_run):
     assert list(t5.verdict) == ["not learned"] and t5.floor_b.notna().all()
     assert "**not learned**" in md
     assert "synthetic" in (w / "results/tables/verdict.md").read_text()
+
+
+def test_the_build_ends_with_a_report_whose_rule_graph_names_each_rule_once(smoke_run):
+    html = (smoke_run / "results/report.html").read_text(errors="replace")
+    nodes = re.search(r'"node-data", "values": (\[.*?\])', html)
+    rules = [n["rule"] for n in json.loads(nodes.group(1))]
+    assert len(rules) == len(set(rules)), rules  # teacher, teacher-less and distilling students: distinct rules
+    assert {"train_teacher", "train_student", "distill_student", "verdict", "report"} <= set(rules)
+
+
+def test_rebuilding_tables_and_figures_rebuilds_the_report(smoke_run):
+    out = _snakemake(smoke_run, "-n", "--forcerun", "table", "figures").stdout
+    for rule in ("table", "figures", "report"):
+        assert f"rule {rule}:" in out, rule
+    # the smoke grid draws no Fig. 2 / Fig. 3, whose per-image scores alone feed the verdict from the figures job
+    assert "rule verdict:" not in out
+    assert "rule train_student:" not in out and "rule distill_student:" not in out
 
 
 def test_second_run_does_nothing(smoke_run):
@@ -97,7 +115,7 @@ def test_changing_one_setting_reruns_only_its_jobs(smoke_run, tmp_path):
     assert "results/runs/apolloscape/erfnet/intrakd/seed0/train.ipynb" in out
     # only the IntRA-KD student and what aggregates it (table, figures) rerun; no baseline, teacher or data job
     assert "erfnet/baseline/seed0/train.ipynb" not in out and "pspnet_r101/teacher/seed0/train.ipynb" not in out
-    assert "rule synth" not in out and "rule teacher" not in out
+    assert "rule synth" not in out and "rule train_teacher" not in out and "rule train_student" not in out
 
 
 def test_report_renders(smoke_run):

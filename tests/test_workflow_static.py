@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import subprocess
@@ -14,7 +15,8 @@ import papermill
 import pytest
 import yaml
 
-from intrakd.engine.config import RunConfig
+from intrakd import grid
+from intrakd.engine.config import DEMO_DIR, RunConfig, demo_run, recipe_schema
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -71,9 +73,11 @@ def test_dry_run_job_counts_follow_the_grid(tmp_path):
     config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
     config["seeds"] = [0, 1, 2]
     counts = _dry_run_jobs(_copy_config(tmp_path, config))
-    assert counts["train"] == 2 * 3  # erfnet x {baseline, intrakd} x 3 seeds
-    assert counts["teacher"] == 1
+    # erfnet x {baseline, intrakd} x 3 seeds: the baseline alone, IntRA-KD distilling from the teacher
+    assert counts["train_student"] == 3 and counts["distill_student"] == 3
+    assert counts["train_teacher"] == 1
     assert counts["synth"] == 1 and counts["kernel"] == 1 and counts["table"] == 1
+    assert counts["figures"] == 1 and counts["verdict"] == 1 and counts["report"] == 1
 
 
 @pytest.mark.parametrize("preset", ["presets/quick", "presets/paper"])
@@ -93,8 +97,11 @@ def test_full_grid_presets_list_exactly_the_paper_grid(preset, tmp_path):
     expected = tables_1_3 | table_4 | table_5 | sweep | {("apolloscape", "erfnet", "bifpn")}
     assert {r[:3] for r in runs} == expected
     counts = _dry_run_jobs(_copy_config(tmp_path, config))
-    assert counts["train"] == len(expected) * len(config["seeds"])
-    assert counts["teacher"] == 4 and counts["table"] == 5 and counts["figures"] == 1
+    assert counts["train_student"] + counts["distill_student"] == len(expected) * len(config["seeds"])
+    alone = {r for r in expected if not grid.needs_teacher(config, r[2])}  # baseline, SAD, DKS: no teacher
+    assert {"baseline", "sad"} <= {r[2] for r in alone} and "intrakd" not in {r[2] for r in alone}
+    assert counts["train_student"] == len(alone) * len(config["seeds"])
+    assert counts["train_teacher"] == 4 and counts["table"] == 5 and counts["figures"] == 1
     assert config["teachers"]["cityscapes"]["model"] == "deeplabv3plus_r101"
 
 
@@ -115,7 +122,8 @@ def test_standard_preset_is_the_apolloscape_half_of_the_paper_on_the_default_wor
     kernels = {config["methods"][m]["options"]["kernel"] for m in (r[2] for r in sweep)}
     assert config["seeds"] == [0, 1, 2] and 5 in kernels and max(kernels) >= 100
     counts = _dry_run_jobs(_copy_config(tmp_path, config))
-    assert counts["train"] == len(runs) * 3 and counts["teacher"] == 1 and counts["table"] == 3
+    assert counts["train_student"] + counts["distill_student"] == len(runs) * 3
+    assert counts["train_teacher"] == 1 and counts["table"] == 3
 
 
 def test_invalid_config_value_names_the_key(tmp_path):
@@ -189,11 +197,71 @@ def test_notebooks_are_clean_parameterised_and_use_the_intrakd_kernel(name):
             assert not cell.outputs and cell.execution_count is None, f"{name} has outputs committed"
 
 
-def test_train_notebook_declares_every_run_parameter():
-    declared = set(papermill.inspect_notebook(str(REPO / "notebooks" / "train.ipynb")))
-    fields = set(RunConfig().to_dict())
-    assert fields <= declared, fields - declared
-    assert {"synth_if_missing", "synth_num", "synth_size"} <= declared
+def test_train_notebook_takes_the_run_as_its_one_parameter():
+    declared = papermill.inspect_notebook(str(REPO / "notebooks" / "train.ipynb"))
+    assert set(declared) == {"run"} and declared["run"]["default"] == "None"
+    demo = RunConfig.from_dict(demo_run())  # what the notebook trains without a run
+    assert demo.model == "erfnet" and Path(demo.out_dir).is_relative_to(REPO / DEMO_DIR)
+
+
+def _recipe_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(RunConfig) if f.metadata["scope"] == "recipe"}
+
+
+def test_schema_run_keys_come_from_the_run_config():
+    """The train / teacher_train keys are the RunConfig fields of scope "recipe", with their types and bounds; the
+    schema file holds no list of its own."""
+    schema_file = REPO / "workflow/schemas/config.schema.yaml"
+    assert set(yaml.safe_load(schema_file.read_text())["definitions"]["recipe"]) <= {"description", "type"}
+    recipe = recipe_schema()
+    assert set(recipe["properties"]) == _recipe_fields()
+    assert {"epochs", "lr", "optimizer", "nproc", "amp"} <= _recipe_fields()
+    assert not {"dataset", "model", "method", "seed", "out_dir", "threads"} & _recipe_fields()
+    assert recipe["properties"]["epochs"] == {"type": "integer", "minimum": 1}
+    assert recipe["properties"]["max_eval_images"] == {"type": ["integer", "null"], "minimum": 1}
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    grid.validate_config(config, schema_file)  # the smoke preset passes, defaults filled in
+    assert config["teacher_seed"] == 0 and config["keep_checkpoints"] is False
+    for key, value, fragment in [("momentum", 2, "config train.momentum: 2 is greater than the maximum of 1"),
+                                 ("no_such_key", 1, "'no_such_key' was unexpected"),
+                                 ("amp", 1, "config train.amp: 1 is not of type 'boolean'")]:
+        bad = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+        bad["train"][key] = value
+        with pytest.raises(ValueError, match=re.escape(fragment)):
+            grid.validate_config(bad, schema_file)
+
+
+def test_building_the_dag_imports_neither_torch_nor_the_plotting_libraries():
+    """What common.smk imports, and the calls it makes on the smoke preset, leave torch, seaborn and matplotlib
+    out of Snakemake's process (the registries are read in a child process)."""
+    common = (REPO / "workflow/rules/common.smk").read_text()
+    imports = [line for line in common.splitlines() if re.match(r"(from \S+ )?import \S", line)]
+    assert "from intrakd import grid" in imports
+    code = "\n".join([
+        "import sys, yaml", *imports,
+        f"config = yaml.safe_load(open({str(REPO / '.test/config/config.yaml')!r}))",
+        f"grid.validate_config(config, {str(REPO / 'workflow/schemas/config.schema.yaml')!r})",
+        "grid.run_params(config, 'apolloscape', 'erfnet', 'intrakd', 0)",
+        "grid.run_params(config, *grid.teacher_run(config, 'apolloscape'))",
+        "paper_results(); git_commit()",
+        "print(sorted(m for m in ('torch', 'seaborn', 'matplotlib') if m in sys.modules))",
+    ])
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_teacher_runs_name_their_model_and_share_the_run_layout():
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["teacher_seed"] = 0
+    run = grid.teacher_run(config, "apolloscape")
+    params = grid.run_params(config, *run)
+    assert params["role"] == "teacher" and params["model"] == "pspnet_r101" and "student" not in params
+    assert params["out_dir"] == grid.run_dir(*run) == "results/runs/apolloscape/pspnet_r101/teacher/seed0"
+    student = grid.run_params(config, "apolloscape", "erfnet", "intrakd", 0)
+    assert student["teacher_checkpoint"] == f"{params['out_dir']}/model.pt"
+    with pytest.raises(ValueError, match="the teacher of apolloscape is results/runs/apolloscape/pspnet_r101"):
+        grid.run_params(config, "apolloscape", "erfnet", grid.TEACHER, 0)
 
 
 def _requirement_names(reqs) -> set[str]:

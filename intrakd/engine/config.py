@@ -29,58 +29,97 @@ def demo_path(*parts: str) -> str:
     return str(repo_root().joinpath(DEMO_DIR, *parts))
 
 
+#: The synthetic tree the train notebook's demo generates on first use: images (about 2/3 train, the rest val) and
+#: their size [W, H].
+DEMO_SYNTH = {"num": 24, "size": [424, 340]}
+
+
+def demo_run() -> dict[str, Any]:
+    """The run of the train notebook when started without one (``run = None``): ERFNet at width 0.25, two epochs
+    at 208 x 64 on the demo tree, its data and run folders inside the clone (:func:`demo_path`)."""
+    return {
+        "dataset": "apolloscape",
+        "data_root": demo_path("apolloscape"),
+        "data_source": "synthetic (notebook demo: intrakd synth apolloscape, seed 0)",
+        "model": "erfnet",
+        "width": 0.25,
+        "teacher_width": 0.25,
+        "epochs": 2,
+        "input_size": [208, 64],
+        "out_dir": demo_path("runs", "erfnet-baseline-seed0"),
+    }
+
+
+def _setting(default=None, *, factory=None, scope: str = "recipe", **schema):
+    """A RunConfig field. ``scope``: ``"recipe"`` (the default: a setting of the workflow's ``train`` /
+    ``teacher_train`` sections and their per-dataset overrides) or ``"run"`` (derived by the workflow from the grid,
+    the dataset or the rule, never set in those sections). ``schema``: JSON-schema bounds (``minimum``,
+    ``exclusiveMinimum``, ``maximum``, ``enum``) checked by :meth:`RunConfig.validate` and written into the workflow's
+    schema by :func:`recipe_schema`, so a bound is stated once."""
+    meta = {"scope": scope, "schema": schema}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class RunConfig:
     """Everything one run needs. Paths are plain strings so the object round-trips through JSON/YAML."""
 
-    role: str = "student"  # "student" or "teacher" (a teacher run is a plain supervised run of a teacher model)
-    dataset: str = "apolloscape"
-    data_root: str = "data/apolloscape"
-    data_source: str = "synthetic"  # free text recorded in metrics.json and tables ("synthetic" or "real")
-    student: str = "erfnet"
-    width: float = 1.0
-    method: str = "baseline"
-    method_options: dict[str, Any] = field(default_factory=dict)
-    method_weights: dict[str, float] = field(default_factory=dict)
+    role: str = _setting("student", scope="run", enum=["student", "teacher"])  # a teacher run: plain supervised
+    dataset: str = _setting("apolloscape", scope="run")
+    data_root: str = _setting("data/apolloscape", scope="run")
+    # free text recorded in metrics.json and tables ("synthetic ..." or "real ...")
+    data_source: str = _setting("synthetic", scope="run")
+    model: str = _setting("erfnet", scope="run")  # the network this run trains (a student, or a teacher model)
+    width: float = _setting(1.0, scope="run", exclusiveMinimum=0)
+    method: str = _setting("baseline", scope="run")
+    method_options: dict[str, Any] = _setting(factory=dict, scope="run")
+    method_weights: dict[str, float] = _setting(factory=dict, scope="run")
     # Name of this configured variant of ``method`` (e.g. "intra_k9" for a kernel-size sweep); it is the method
     # name recorded in metrics.json and the tables. None: the method's own name.
-    variant: str | None = None
-    teacher: str | None = None
-    teacher_width: float = 1.0
-    teacher_checkpoint: str | None = None
-    seed: int = 0
-    epochs: int = 1
-    batch_size: int = 2
-    optimizer: str = "sgd"  # "sgd" (the paper recipe's) | "adam" | "adamw"; the poly schedule applies to all
-    lr: float = 0.01
-    momentum: float = 0.9  # SGD only
-    weight_decay: float = 1e-4
-    poly_power: float = 0.9
-    exist_weight: float = 0.1
-    input_size: list[int] | None = None  # [W, H] the network sees (None: the paper recipe's size)
-    crop: list[int] | None = None  # [W, H] random training crop after resizing (None: no crop)
-    rotate_deg: float | None = None  # training rotation (None: the recipe's)
-    train_split: str = "train"
-    eval_split: str = "val"
-    val_every: int = 1  # epochs between validations (0: only at the end)
-    max_iters_per_epoch: int | None = None  # cap for smoke runs
-    max_eval_images: int | None = None
-    num_workers: int = 0
-    threads: int = 0  # torch intra-op threads (0: leave torch's default)
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
-    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)
-    cpu_amp: bool = False  # bf16 autocast on the CPU (fast where the CPU has AVX-512 BF16 / AMX; slow elsewhere)
-    channels_last: bool = True  # NHWC memory format for the networks and inputs (CUDA and CPU)
-    torch_compile: bool = False  # torch.compile the student's and the teacher's forward passes
+    variant: str | None = _setting(None, scope="run")
+    teacher: str | None = _setting(None, scope="run")
+    teacher_width: float = _setting(1.0, scope="run", exclusiveMinimum=0)
+    teacher_checkpoint: str | None = _setting(None, scope="run")
+    seed: int = _setting(0, scope="run")
+    epochs: int = _setting(1, minimum=1)
+    batch_size: int = _setting(2, minimum=1)
+    # the poly schedule applies to all; "sgd" is the paper recipe's
+    optimizer: str = _setting("sgd", enum=["sgd", "adam", "adamw"])
+    lr: float = _setting(0.01, exclusiveMinimum=0)
+    momentum: float = _setting(0.9, minimum=0, maximum=1)  # SGD only
+    weight_decay: float = _setting(1e-4, minimum=0)
+    poly_power: float = _setting(0.9, minimum=0)
+    exist_weight: float = _setting(0.1)
+    input_size: list[int] | None = _setting(None, scope="run")  # [W, H] the network sees (None: the recipe's)
+    crop: list[int] | None = _setting(None, scope="run")  # [W, H] random training crop after resizing (None: none)
+    rotate_deg: float | None = _setting(None)  # training rotation (None: the recipe's)
+    train_split: str = _setting("train", scope="run")
+    eval_split: str = _setting("val", scope="run")
+    val_every: int = _setting(1, minimum=0)  # epochs between validations (0: only at the end)
+    max_iters_per_epoch: int | None = _setting(None, minimum=1)  # cap for smoke runs
+    max_eval_images: int | None = _setting(None, minimum=1)
+    num_workers: int = _setting(0, minimum=0)
+    threads: int = _setting(0, scope="run", minimum=0)  # torch intra-op threads (0: torch's default); the job's
+    device: str = _setting("auto", scope="run")  # "auto" | "cpu" | "cuda" | "cuda:N"
+    amp: bool = _setting(True)  # mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)
+    cpu_amp: bool = _setting(False)  # bf16 autocast on the CPU (fast with AVX-512 BF16 / AMX; slow elsewhere)
+    channels_last: bool = _setting(True)  # NHWC memory format for the networks and inputs (CUDA and CPU)
+    torch_compile: bool = _setting(False)  # torch.compile the student's and the teacher's forward passes
     # Processes for this run (one per GPU on CUDA, gloo processes on CPU); > 1 trains with DDP under torchrun,
     # batch_size staying the global batch (see intrakd.engine.distributed).
-    nproc: int = 1
-    sync_bn: bool = True  # BatchNorm -> SyncBatchNorm when nproc > 1 on CUDA (gloo has none: ignored on CPU)
-    out_dir: str = "results/runs/example"
-    keep_checkpoints: bool = False  # keep ckpt/ (the resume state) once the run has finished and written its sidecars
+    nproc: int = _setting(1, minimum=1)
+    sync_bn: bool = _setting(True, scope="run")  # SyncBatchNorm when nproc > 1 on CUDA (gloo has none: ignored)
+    out_dir: str = _setting("results/runs/example", scope="run")
+    # keep ckpt/ (the resume state) once the run has finished and written its sidecars (top-level workflow key)
+    keep_checkpoints: bool = _setting(False, scope="run")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
+        """The run of a mapping of run parameters (a notebook's ``run``, a run file, a metrics.json ``config``);
+        a key of an older release (:data:`RENAMED`) is read under its new name; KeyError naming unknown keys."""
+        values = upgrade(values)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -105,15 +144,18 @@ class RunConfig:
         return self
 
     def validate(self) -> "RunConfig":
-        """Check every value against its declared type, names against the registries and values against their
-        ranges; one clear error each."""
+        """Check every value against its declared type and bounds, names against the registries and the files
+        this run reads; one clear error each. Called once, where a run enters the engine (:func:`train`); the code
+        below trusts a validated run."""
         from intrakd.data import DATASETS
         from intrakd.distill import METHOD_REGISTRY
         from intrakd.models import MODEL_REGISTRY
 
         self.check_types()
+        for f in dataclasses.fields(self):
+            _check_bounds(f.name, getattr(self, f.name), f.metadata.get("schema", {}))
         _choice("dataset", self.dataset, DATASETS)
-        _choice("student", self.student, MODEL_REGISTRY)
+        _choice("model", self.model, MODEL_REGISTRY)
         _choice("method", self.method, METHOD_REGISTRY)
         if self.teacher is not None:
             _choice("teacher", self.teacher, MODEL_REGISTRY)
@@ -124,13 +166,6 @@ class RunConfig:
             raise FileNotFoundError(f"teacher_checkpoint {self.teacher_checkpoint!r}: no such file")
         if not Path(self.data_root).is_dir():
             raise FileNotFoundError(f"data_root {self.data_root!r}: no such directory (expected a {self.dataset} tree)")
-        if self.role not in ("student", "teacher"):
-            raise ValueError(f"role must be 'student' or 'teacher', got {self.role!r}")
-        for key in ("epochs", "batch_size"):
-            if int(getattr(self, key)) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
-        if self.nproc < 1:  # its type (an int, not a bool) is checked by check_types
-            raise ValueError(f"nproc must be >= 1 (processes for this run), got {self.nproc!r}")
         if self.nproc > 1:
             if int(self.batch_size) % self.nproc:
                 raise ValueError(f"batch_size {self.batch_size} is not divisible by nproc {self.nproc}: batch_size is "
@@ -138,11 +173,6 @@ class RunConfig:
             if self.device not in ("auto", "cpu", "cuda"):
                 raise ValueError(f"device {self.device!r} with nproc {self.nproc}: expected 'auto', 'cpu' or 'cuda' "
                                  "(each process takes the GPU numbered by its LOCAL_RANK)")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        for key in ("lr", "width", "teacher_width"):
-            if not float(getattr(self, key)) > 0:
-                raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
         for key in ("input_size", "crop"):
             size = getattr(self, key)
             if size is not None and (len(size) != 2 or any(int(s) % 8 for s in size)):
@@ -150,7 +180,61 @@ class RunConfig:
         return self
 
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
+#: Run parameters renamed since runs were first recorded: {old name: new name}. Old run files, notebooks' ``run``
+#: and metrics.json ``config`` objects read through :func:`upgrade`.
+RENAMED = {"student": "model"}
+
+
+def upgrade(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the keys of :data:`RENAMED` under their new names (ValueError when both are given)."""
+    both = [old for old, new in RENAMED.items() if old in values and new in values]
+    if both:
+        raise ValueError(f"run parameters {both[0]!r} and {RENAMED[both[0]]!r} both given: {both[0]!r} is the old "
+                         f"name of {RENAMED[both[0]]!r}; give only {RENAMED[both[0]]!r}")
+    return {RENAMED.get(k, k): v for k, v in values.items()}
+
+
+def _check_bounds(key: str, value: Any, bounds: dict) -> None:
+    """``value`` within the JSON-schema ``bounds`` of its field (None passes: optional fields)."""
+    if value is None:
+        return
+    if "enum" in bounds and value not in bounds["enum"]:
+        raise ValueError(f"{key} must be one of {', '.join(map(str, bounds['enum']))}, got {value!r}")
+    if "minimum" in bounds and not value >= bounds["minimum"]:
+        raise ValueError(f"{key} must be >= {bounds['minimum']}, got {value!r}")
+    if "exclusiveMinimum" in bounds and not value > bounds["exclusiveMinimum"]:
+        raise ValueError(f"{key} must be > {bounds['exclusiveMinimum']}, got {value!r}")
+    if "maximum" in bounds and not value <= bounds["maximum"]:
+        raise ValueError(f"{key} must be <= {bounds['maximum']}, got {value!r}")
+
+
+def _json_type(hint) -> dict:
+    """The JSON-schema type of a RunConfig type hint."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [_json_type(a) for a in typing.get_args(hint)]
+        if all(set(o) == {"type"} for o in options):  # scalars: one type list, e.g. [integer, "null"]
+            return {"type": [o["type"] for o in options]}
+        return {"anyOf": options}
+    if origin is list:
+        return {"type": "array", "items": _json_type(typing.get_args(hint)[0])}
+    if origin is dict:
+        return {"type": "object"}
+    if hint is Any:
+        return {}
+    return {"type": {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}[hint]}
+
+
+def recipe_schema() -> dict:
+    """The JSON schema of the workflow's ``train`` / ``teacher_train`` sections (and their per-dataset overrides):
+    every RunConfig field of scope ``recipe``, its type and bounds, all optional. Generated here so that a new
+    recipe field is one edit (the dataclass); ``workflow/schemas/config.schema.yaml`` receives it at load time."""
+    hints = typing.get_type_hints(RunConfig)
+    properties = {}
+    for f in dataclasses.fields(RunConfig):
+        if f.metadata.get("scope") == "recipe":
+            properties[f.name] = {**_json_type(hints[f.name]), **f.metadata.get("schema", {})}
+    return {"type": "object", "additionalProperties": False, "properties": properties}
 
 
 def _choice(key: str, value: Any, valid) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 import resource
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -23,24 +22,6 @@ def library_versions() -> dict[str, str]:
             versions[name] = "not installed"
     versions["cuda"] = torch.version.cuda or "none"
     return versions
-
-
-def git_commit(path: str | Path | None = None) -> str:
-    """The commit of the checkout holding ``path`` (the package by default), ``+dirty`` when a tracked file is
-    modified. Generated outputs under any ``results/`` folder do not count: the committed default results are
-    rewritten by the very runs that stamp this."""
-    where = Path(path or Path(__file__).resolve().parent)
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude,glob)**/results/**"],
-            cwd=where, capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + ("+dirty" if dirty else "")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
-from intrakd import atomic
+from intrakd import atomic, vcs
 from intrakd.engine import distributed, provenance
-from intrakd.engine.config import RunConfig
+from intrakd.engine.config import RENAMED, RunConfig
 from intrakd.engine.evaluate import evaluate, floor, per_class
 
 
@@ -46,11 +46,22 @@ class NonFiniteLossError(FloatingPointError):
 #: the data order and content do not depend on workers), the device (a run may resume elsewhere; the arithmetic is
 #: then the new device's), and the free-text data note recorded in metrics.json.
 RESULT_NEUTRAL = ("out_dir", "num_workers", "threads", "device", "data_source", "keep_checkpoints")
+#: RunConfig keys under the names checkpoints were fingerprinted with before they were renamed
+#: (intrakd.engine.config.RENAMED, inverted), so a run resumes from a checkpoint written before the rename.
+_FINGERPRINT_NAMES = {new: old for old, new in RENAMED.items()}
 #: The checkpoint replaced by the newest one, kept beside ``ckpt/last.pt`` (see Trainer.save_checkpoint).
 PREVIOUS_CHECKPOINT = "prev.pt"
 CHECKPOINT_KEYS = {"epoch", "elapsed", "student", "method", "optimizer", "scaler", "history", "fingerprint"}
 #: Files of a run folder written through intrakd.atomic (their stale temporaries are removed when a run starts).
 RUN_FILES = ("metrics.json", "history.csv", "model.pt")
+
+
+def _result_settings(cfg: dict) -> dict:
+    """The settings of a run configuration (a dict) that change its result: all but :data:`RESULT_NEUTRAL`, and
+    not the teacher's width in a run without a teacher (the train notebook used to default it to 0.25 where
+    RunConfig says 1.0: a checkpoint written under either value is resumed)."""
+    return {k: v for k, v in cfg.items()
+            if k not in RESULT_NEUTRAL and not (k == "teacher_width" and cfg.get("teacher") is None)}
 
 
 def seed_everything(seed: int) -> None:
@@ -116,7 +127,7 @@ class Trainer:
         from intrakd.models import build_model
         from intrakd.models.checkpoint import load_weights
 
-        self.cfg = cfg.validate()
+        self.cfg = cfg  # validated by train(), the one entry point
         self.group = group or distributed.ProcessGroup()
         if cfg.threads:
             torch.set_num_threads(int(cfg.threads))
@@ -139,7 +150,7 @@ class Trainer:
         # their method; ``init_sha256`` in metrics.json records it.
         torch.manual_seed(cfg.seed)
         self.student = build_model(
-            cfg.student, self.spec.num_classes, width=cfg.width, exist_head=self.spec.has_exist
+            cfg.model, self.spec.num_classes, width=cfg.width, exist_head=self.spec.has_exist
         )
         self.init_digest = distributed.parameter_digest(self.student)
         self.student.to(self.device)
@@ -212,9 +223,10 @@ class Trainer:
         """What a checkpoint must share with this run to be resumed: every setting that changes the result (all
         RunConfig keys but :data:`RESULT_NEUTRAL`) and the identity of the inputs (a retrained teacher or
         regenerated data makes an old checkpoint stale)."""
-        cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in RESULT_NEUTRAL}
+        cfg = _result_settings(self.cfg.to_dict())
         if self.cfg.nproc == 1:  # one process: as before these keys existed, so older checkpoints stay valid
             cfg.pop("nproc"), cfg.pop("sync_bn")
+        cfg = {_FINGERPRINT_NAMES.get(k, k): v for k, v in cfg.items()}  # older checkpoints stay valid
 
         def stamp(path):
             if not path:
@@ -274,7 +286,7 @@ class Trainer:
             return False
         mine = self.fingerprint()
         saved = state.get("fingerprint", {})
-        saved_cfg = {k: v for k, v in saved.get("config", {}).items() if k not in RESULT_NEUTRAL}
+        saved_cfg = _result_settings(saved.get("config", {}))
         diff = sorted(k for k in set(saved_cfg) | set(mine["config"]) if saved_cfg.get(k) != mine["config"].get(k))
         diff += [k for k in ("teacher", "data") if saved.get(k) != mine[k]]
         if diff:
@@ -448,7 +460,7 @@ class Trainer:
                 result = self.validate_now()
             wall = self.elapsed_before + time.perf_counter() - t0
             save_weights(
-                cfg.out / "model.pt", self.student, name=cfg.student, num_classes=self.spec.num_classes,
+                cfg.out / "model.pt", self.student, name=cfg.model, num_classes=self.spec.num_classes,
                 width=cfg.width, exist_head=self.spec.has_exist,
                 meta={"dataset": cfg.dataset, "method": cfg.method, "seed": cfg.seed},
             )
@@ -456,7 +468,7 @@ class Trainer:
                 "role": cfg.role,
                 "dataset": cfg.dataset,
                 "data_source": cfg.data_source,
-                "student": cfg.student,
+                "student": cfg.model,  # the tables' column name (a teacher run: the teacher model)
                 "method": cfg.variant or cfg.method,
                 "base_method": cfg.method,
                 "method_options": cfg.method_options,
@@ -481,7 +493,7 @@ class Trainer:
                 "device": (f"{group.world_size} x " if group.active else "")
                 + provenance.device_description(self.device),
                 "versions": provenance.library_versions(),
-                "git_commit": provenance.git_commit(),
+                "git_commit": vcs.git_commit(),
                 # common random numbers: equal digests = equal initial weights / the same training data in order
                 "init_sha256": self.init_digest,
                 "data_sha256": self.data_digest(),
@@ -513,16 +525,17 @@ def train(cfg: RunConfig | dict) -> dict:
     """
     if isinstance(cfg, dict):
         cfg = RunConfig.from_dict(cfg)
-    cfg.validate()
     env = distributed.launcher_env()
+    if env is not None:
+        if cfg.nproc not in (1, env.world_size):
+            raise ValueError(f"nproc={cfg.nproc} but this process was started with WORLD_SIZE={env.world_size}: "
+                             f"set nproc to 1 or {env.world_size}, or launch through train() without torchrun")
+        cfg = dataclasses.replace(cfg, nproc=env.world_size)  # batch and device are checked for this group
+    cfg.validate()  # the one check of a run; everything below trusts it
     if env is None:
         if cfg.nproc > 1:
             return distributed.launch(cfg)
         return Trainer(cfg).run()
-    if cfg.nproc not in (1, env.world_size):
-        raise ValueError(f"nproc={cfg.nproc} but this process was started with WORLD_SIZE={env.world_size}: "
-                         f"set nproc to 1 or {env.world_size}, or launch through train() without torchrun")
-    cfg = dataclasses.replace(cfg, nproc=env.world_size).validate()  # batch and device checked for this group
     if env.world_size == 1:
         return Trainer(cfg).run()
     group = distributed.init_process_group(env, cfg.device)

@@ -80,7 +80,7 @@ def _teacher_and_students(student_run_dirs: dict, teacher_run_dir, data_root):
             raise ValueError("no teacher_run_dir given and no student run records a teacher_checkpoint")
         teacher_run_dir = Path(ckpts[0]).parent
     teacher = load_run(teacher_run_dir)
-    t_label = f"teacher ({teacher['config']['student']})"
+    t_label = f"teacher ({teacher['config']['model']})"
     if t_label in students:
         raise ValueError(f"student label {t_label!r} clashes with the teacher's column")
     runs = {t_label: teacher, **students}

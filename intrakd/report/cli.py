@@ -38,7 +38,7 @@ def register(sub) -> None:
 
 
 def _tables(args) -> int:
-    from intrakd.engine.provenance import git_commit
+    from intrakd.vcs import git_commit
     from intrakd.report import build_tables
     from intrakd.report.tables import find_metrics
 
@@ -58,7 +58,7 @@ def _figures(args) -> int:
 
 
 def _verdict(args) -> int:
-    from intrakd.engine.provenance import git_commit
+    from intrakd.vcs import git_commit
     from intrakd.report.tables import collect_runs, find_metrics
     from intrakd.report.verdict import DEFAULT_STABLE_MARGIN, load_scores, write_verdict
 

@@ -14,7 +14,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from intrakd import atomic  # noqa: E402
-from intrakd.report.tables import METHOD_LABELS, NOT_LEARNED, not_learned, paper_results  # noqa: E402
+from intrakd.report.common import FIGURE_FILES, SCORE_FILES, paper_results  # noqa: E402
+from intrakd.report.tables import METHOD_LABELS, NOT_LEARNED, not_learned  # noqa: E402
 
 METRIC_LABELS = {"miou": "mIoU (%)", "f1": "F1 (%)", "map": "mAP"}
 
@@ -277,14 +278,6 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
             va="bottom", color="#2ca02c")
     save_figure(fig, path)
     return fig
-
-
-#: figure id -> file written by :func:`build_figures` (and ``intrakd figures``).
-FIGURE_FILES = {"fig1": "fig1_kernel_sweep.png", "fig2": "fig2_qualitative.png", "fig3": "fig3_affinity_graphs.png",
-                "curves": "training_curves.png"}
-#: figure id -> per-image scores written beside it: the paired samples the verdict tests Fig. 2's and Fig. 3's
-#: claims on (:func:`intrakd.report.qualitative.image_scores`, :func:`intrakd.report.affinity.graph_distances`).
-SCORE_FILES = {"fig2": "fig2_scores.csv", "fig3": "fig3_scores.csv"}
 
 
 def run_label(model: str, method: str) -> str:

@@ -27,6 +27,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from intrakd.data import build_dataset, get_spec  # noqa: E402
+from intrakd.engine.config import upgrade  # noqa: E402
 from intrakd.report.figures import save_figure  # noqa: E402
 from intrakd.labels import (  # noqa: E402
     APOLLO_LABELS, APOLLO_MERGED_TRAIN_ID, CITYSCAPES_LABELS, palette,
@@ -34,7 +35,7 @@ from intrakd.labels import (  # noqa: E402
 
 #: CULane has no official colour table: fixed colours for background and lane slots 1-4 (RGB).
 CULANE_COLOURS = ((0, 0, 0), (255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0))
-_CONFIG_KEYS = ("dataset", "data_root", "student", "width")
+_CONFIG_KEYS = ("dataset", "data_root", "model", "width")
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -51,6 +52,7 @@ def load_run(run_dir) -> dict:
     cfg = metrics.get("config")
     if not isinstance(cfg, dict):
         raise ValueError(f"{path}: no 'config' object (expected the run's RunConfig)")
+    metrics["config"] = cfg = upgrade(cfg)  # a run recorded before a key's rename reads under its new name
     missing = [k for k in _CONFIG_KEYS if k not in cfg]
     if missing:
         raise ValueError(f"{path}: config lacks {missing}")
@@ -63,7 +65,7 @@ def run_model(run_dir, metrics: dict | None = None):
 
     metrics = metrics or load_run(run_dir)
     cfg = metrics["config"]
-    model, _meta = load_weights(Path(run_dir) / "model.pt", name=cfg["student"],
+    model, _meta = load_weights(Path(run_dir) / "model.pt", name=cfg["model"],
                                 num_classes=get_spec(cfg["dataset"]).num_classes, width=cfg["width"])
     return model.eval()
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import html
 import json
 import re
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+
+from intrakd.report.common import paper_results
 
 RUN_COLUMNS = ["dataset", "student", "method", "teacher", "seed", "metric", "value", "floor", "data_source",
                "params", "wall_seconds", "matched_size", "seconds_per_step", "init_sha256", "data_sha256",
@@ -29,12 +28,6 @@ METHOD_LABELS = {
     "kd": "+ KD", "at": "+ AT", "skd": "+ SKD", "skd_pair": "+ SKD (pair-wise only)", "psn": "+ PS-N",
     "irg": "+ IRG", "bifpn": "+ BiFPN", "dks": "+ DKS", "sad": "+ SAD", "mimic": "+ feature mimicking",
 }
-
-
-@lru_cache(maxsize=1)
-def paper_results() -> dict:
-    text = resources.files("intrakd.report").joinpath("paper_results.yaml").read_text()
-    return yaml.safe_load(text)
 
 
 def paper_cells(table: str) -> pd.DataFrame:

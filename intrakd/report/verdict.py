@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from intrakd.report.common import SCORE_FILES
 from intrakd.report.tables import (
     LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, markdown_html, paper_results,
 )
@@ -332,8 +333,6 @@ def _label(side: tuple) -> str:
 
 def load_scores(figures_dir) -> dict[str, pd.DataFrame]:
     """{figure id: per-image scores} of the ``SCORE_FILES`` present in ``figures_dir``."""
-    from intrakd.report.figures import SCORE_FILES
-
     out = {}
     for fig, name in SCORE_FILES.items():
         path = Path(figures_dir) / name

@@ -27,11 +27,10 @@ rule table:
         "../../environment.yml"
     params:
         python=sys.executable,
-        run=table_params,
+        notebook=table_params,
         caption=table_caption_params,
     shell:
-        "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
-        "--log-output -y {params.run:q} &> {log:q}"
+        papermill()
 
 
 rule figures:
@@ -42,14 +41,6 @@ rule figures:
         models=figure_models,
     output:
         **figure_reports(),
-        verdict_csv="results/tables/verdict.csv",
-        verdict_html=report(
-            "results/tables/verdict.html",
-            caption="../report/verdict.rst",
-            category="Tables",
-            labels={"table": "verdict"},
-        ),
-        verdict_md="results/tables/verdict.md",
         notebook="results/notebooks/figures.ipynb",
     log:
         "results/logs/figures.log",
@@ -59,7 +50,57 @@ rule figures:
         "../../environment.yml"
     params:
         python=sys.executable,
-        run=figures_params,
+        notebook=figures_params,
     shell:
-        "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
-        "--log-output -y {params.run:q} &> {log:q}"
+        papermill()
+
+
+# The claims verdict (intrakd verdict): every run's metrics and the per-image scores the figures job wrote.
+rule verdict:
+    input:
+        metrics=all_metrics(),
+        scores=score_outputs(),
+    output:
+        csv="results/tables/verdict.csv",
+        html=report(
+            "results/tables/verdict.html",
+            caption="../report/verdict.rst",
+            category="Tables",
+            labels={"table": "verdict"},
+        ),
+        md="results/tables/verdict.md",
+    log:
+        "results/logs/verdict.log",
+    threads: 1
+    localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        python=sys.executable,
+    shell:
+        "{params.python:q} -m intrakd.cli verdict {input.metrics:q} --out \"$(dirname {output.csv:q})\" "
+        "--figures results/figures &> {log:q}"
+
+
+# The Snakemake report of everything above, rebuilt whenever a table, a figure or the verdict is (a nested
+# `snakemake --report`, which reads the metadata of the finished jobs; --nolock: this build holds the lock).
+rule report:
+    input:
+        expand("results/tables/{table}.html", table=TABLES),
+        expand("results/figures/{table}.png", table=TABLES),
+        figure_outputs(),
+        rules.verdict.output,
+    output:
+        "results/report.html",
+    log:
+        "results/logs/report.log",
+    threads: 1
+    localrule: True
+    conda:
+        "../../environment.yml"
+    params:
+        python=sys.executable,
+        snakefile=workflow.main_snakefile,
+    shell:
+        "{params.python:q} -m snakemake --snakefile {params.snakefile:q} --directory . --nolock "
+        "--report {output:q} &> {log:q}"

@@ -7,45 +7,20 @@ import sys
 from pathlib import Path
 
 import yaml
-from snakemake.utils import validate
 
-from intrakd import grid, yamlio
+from intrakd import grid
+from intrakd.report.common import FIGURE_FILES, SCORE_FILES, paper_results
+from intrakd.vcs import git_commit
 
-
-
-def _exponent_numbers(schema_file):
-    """Snakemake reads the config as YAML 1.1, where `lr: 1e-3` is a string; where the schema expects a number,
-    read such a value as YAML 1.2 (and a person) does (intrakd.yamlio)."""
-    import jsonschema
-
-    schema = yaml.safe_load((Path(workflow.basedir) / "workflow" / "schemas" / schema_file).read_text())
-    for err in jsonschema.Draft202012Validator(schema).iter_errors(config):
-        expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-        if (err.validator == "type" and "number" in expected and isinstance(err.instance, str)
-                and yamlio.EXPONENT_FLOAT.match(err.instance)):
-            *parents, key = err.absolute_path
-            holder = config
-            for k in parents:
-                holder = holder[k]
-            holder[key] = float(err.instance)
-
-
-_exponent_numbers("config.schema.yaml")
-validate(config, schema="../schemas/config.schema.yaml")
-
-
-def _registries():
-    # The package is the one source of valid model and method names (imports torch once per DAG build).
-    from intrakd.distill import METHOD_REGISTRY
-    from intrakd.models import MODEL_REGISTRY
-
-    return MODEL_REGISTRY, METHOD_REGISTRY
-
-
-MODELS, METHODS = _registries()
+# Building the DAG imports neither torch nor the plotting libraries (tests/test_workflow_static.py checks it):
+# what the workflow needs of the package's registries and of torch comes from a child process (grid.catalogue).
+grid.validate_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+CATALOGUE = grid.catalogue()
+MODELS = CATALOGUE["models"]
+METHODS = CATALOGUE["methods"]  # {registry method: needs a teacher}
 NOTEBOOKS = Path(workflow.basedir) / "notebooks"
 # Local runs: rules ask for one GPU each when CUDA is present, so `--resources gpu=N` bounds them.
-GPUS_PER_JOB = 1 if __import__("torch").cuda.is_available() else 0
+GPUS_PER_JOB = 1 if CATALOGUE["cuda"] else 0
 
 
 def base_method(name):
@@ -54,7 +29,7 @@ def base_method(name):
 
 
 def needs_teacher(method):
-    return METHODS[base_method(method)].needs_teacher
+    return grid.needs_teacher(config, method)
 
 
 def _check_config():
@@ -117,17 +92,38 @@ FIGURES = [t for t in OUTPUTS if t.startswith("fig")]
 FIGURE_JOBS = [*FIGURES, "curves"]  # what the `figures` job draws: the grid's figures and the training curves
 
 
+# The student methods of the grid, split by whether they distil from a teacher: `train_student` trains the ones
+# that do not, `distill_student` the ones that do (so each rule sits at one level of the rule graph).
+TEACHERLESS = sorted(m for m in METHOD_NAMES if not needs_teacher(m))
+DISTILLING = sorted(m for m in METHOD_NAMES if needs_teacher(m))
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
 wildcard_constraints:
-    dataset="|".join(config["datasets"]),
-    student="|".join(MODELS),
-    teacher="|".join(MODELS),
-    method="|".join(METHOD_NAMES),
+    dataset=_alternatives(config["datasets"]),
+    model=_alternatives(MODELS),
     seed=r"\d+",
     table=r"table[1-5]",
-    synth_root="|".join(re.escape(root) for root in SYNTH_ROOTS) or "(?!)",
+    synth_root=_alternatives(SYNTH_ROOTS),
 
 
-run_dir = grid.run_dir
+# One run's folder, log folder and benchmark file: the single RUN pattern (intrakd.grid.RUN) for every training rule
+RUN_DIR = f"{grid.RUNS_DIR}/{grid.RUN}"
+RUN_LOG_DIR = f"results/logs/runs/{grid.RUN}"
+RUN_BENCHMARK = f"results/benchmarks/runs/{grid.RUN}.tsv"
+RUN_OUTPUTS = {"notebook": "train.ipynb", "metrics": "metrics.json", "history": "history.csv", "model": "model.pt"}
+
+
+def run_outputs():
+    """The named outputs of a training rule: RUN_OUTPUTS in RUN_DIR."""
+    return {key: f"{RUN_DIR}/{name}" for key, name in RUN_OUTPUTS.items()}
+
+
+def run_dir(*run):
+    return grid.run_dir(*run)
 
 
 def teacher_dir(dataset):
@@ -150,14 +146,34 @@ def _yaml(params):
     return yaml.safe_dump(params, default_flow_style=True, width=10_000).strip()
 
 
-def student_params(wildcards):
-    """The whole parameter set of one student run (intrakd.grid.student_params), as the YAML string papermill's
-    -y takes."""
-    return _yaml(grid.student_params(config, wildcards.dataset, wildcards.student, wildcards.method, wildcards.seed))
+def _run(wildcards):
+    return grid.run_params(config, wildcards.dataset, wildcards.model, wildcards.method, wildcards.seed)
 
 
-def teacher_params(wildcards):
-    return _yaml(grid.teacher_params(config, wildcards.dataset))
+def run_settings(wildcards):
+    """The run of a training job (intrakd.grid.run_params), as YAML: Snakemake records this param, so a changed
+    setting reruns exactly the jobs it changes."""
+    return _yaml(_run(wildcards))
+
+
+def notebook_run(wildcards, threads):
+    """The train notebook's one parameter: ``run``, the run with the job's threads (a param that reads
+    ``threads`` is one Snakemake does not record: threads do not change a result)."""
+    return _yaml({"run": _run(wildcards) | {"threads": threads}})
+
+
+def papermill(progress=False):
+    """The shell line of a notebook job: papermill executes ``input.notebook`` into ``output.notebook`` with the
+    parameters ``params.notebook`` (YAML) and logs to ``log``. ``progress`` (a training job): the per-epoch lines
+    also reach the console, prefixed with the run, and a failed job's partly executed notebook is kept in its log
+    folder as failed.ipynb (Snakemake deletes failed outputs, never logs)."""
+    run = ("{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
+           "--log-output -y {params.notebook:q}")
+    if not progress:
+        return f"{run} &> {{log:q}}"
+    return (f"{run} 2>&1 | tee {{log:q}} | {{{{ grep --line-buffered '^epoch ' || true; }}}} "
+            "| sed -u 's|^|  {wildcards.dataset} {wildcards.model} {wildcards.method} seed{wildcards.seed}: |' "
+            "|| {{ cp {output.notebook:q} \"$(dirname {log:q})/failed.ipynb\" 2>/dev/null; exit 1; }}")
 
 
 def data_input(dataset):
@@ -168,16 +184,12 @@ def data_input(dataset):
 
 
 def train_inputs(wildcards):
+    """The notebook, the kernel, the data and, for a student that distils, its teacher's weights."""
     inputs = {"notebook": str(NOTEBOOKS / "train.ipynb"), "kernel": "resources/kernel/intrakd.flag",
               "data": data_input(wildcards.dataset)}
-    if needs_teacher(wildcards.method):
+    if wildcards.method != grid.TEACHER and needs_teacher(wildcards.method):
         inputs["teacher"] = f"{teacher_dir(wildcards.dataset)}/model.pt"
     return inputs
-
-
-def teacher_inputs(wildcards):
-    return {"notebook": str(NOTEBOOKS / "train.ipynb"), "kernel": "resources/kernel/intrakd.flag",
-            "data": data_input(wildcards.dataset)}
 
 
 def synth_params(wildcards):
@@ -194,9 +206,8 @@ def table_metrics(wildcards):
 
 
 def table_params(wildcards):
-    return yaml.safe_dump({"metrics": table_metrics(wildcards), "tables": [wildcards.table],
-                           "out_tables": "results/tables", "out_figures": "results/figures"},
-                          default_flow_style=True, width=10_000).strip()
+    return _yaml({"metrics": table_metrics(wildcards), "tables": [wildcards.table], "out_tables": "results/tables",
+                  "out_figures": "results/figures"})
 
 
 def all_metrics():
@@ -207,17 +218,17 @@ def all_metrics():
 def figure_outputs():
     """What the `figures` job writes -- the grid's fig1/fig2/fig3 plus the training curves, and the per-image scores
     of Fig. 2 / Fig. 3 that the verdict tests those figures' claims on."""
-    from intrakd.report.figures import FIGURE_FILES, SCORE_FILES
+    return [f"results/figures/{FIGURE_FILES[f]}" for f in FIGURE_JOBS] + score_outputs()
 
-    return [f"results/figures/{FIGURE_FILES[f]}" for f in FIGURE_JOBS] + [
-        f"results/figures/{SCORE_FILES[f]}" for f in FIGURES if f in SCORE_FILES]
+
+def score_outputs():
+    """The per-image scores of Fig. 2 / Fig. 3 that the figures job writes (those of the grid's figures)."""
+    return [f"results/figures/{SCORE_FILES[f]}" for f in FIGURES if f in SCORE_FILES]
 
 
 def figure_reports():
     """The figures of `figure_outputs`, each flagged for the report with its own caption
     (workflow/report/<figure>.rst), keyed by figure id; the per-image scores are plain outputs."""
-    from intrakd.report.figures import FIGURE_FILES, SCORE_FILES
-
     outputs = {f: report(f"results/figures/{FIGURE_FILES[f]}", caption=f"../report/{f}.rst", category="Figures",
                          labels={"figure": f}) for f in FIGURE_JOBS}
     outputs |= {f"{f}_scores": f"results/figures/{SCORE_FILES[f]}" for f in FIGURES if f in SCORE_FILES}
@@ -226,8 +237,6 @@ def figure_reports():
 
 def table_caption_params(wildcards):
     """What a table's report caption names: the paper's title and the data its datasets were trained on."""
-    from intrakd.report.tables import paper_results
-
     datasets = sorted({r[0] for r in grid_runs(wildcards.table)})
     return {"title": paper_results()["tables"][wildcards.table]["title"],
             "data": "; ".join(grid.data_params(config, ds)["data_source"] for ds in datasets)}
@@ -235,8 +244,6 @@ def table_caption_params(wildcards):
 
 def _provenance():
     """Commit of the code building the results and the data of every dataset: the report's front page."""
-    from intrakd.engine.provenance import git_commit
-
     return {"commit": git_commit(workflow.basedir),
             "data": {ds: grid.data_params(config, ds)["data_source"] for ds in config["datasets"]}}
 
@@ -254,8 +261,7 @@ def where_to_look():
         f"  tables (Markdown, HTML, CSV): {here / 'results/tables'}   ({', '.join(TABLES + ['verdict'])})",
         f"  figures (PNG):                {here / 'results/figures'}",
         f"  executed notebooks:           {here / 'results/notebooks'} and results/runs/*/*/*/*/train.ipynb",
-        f"  report:                       {here / 'results/report.html'} (built by `python3 tasks.py reproduce`, "
-        "or: snakemake --report results/report.html)",
+        f"  report:                       {here / 'results/report.html'}",
     ])
 
 
@@ -265,18 +271,10 @@ def figure_models(wildcards):
 
 
 def figures_params(wildcards):
-    return yaml.safe_dump({"runs_dir": all_metrics(), "out_figures": "results/figures", "out_tables": "results/tables",
-                           "which": ",".join(FIGURE_JOBS)}, default_flow_style=True, width=10_000).strip()
+    return _yaml({"runs_dir": all_metrics(), "out_figures": "results/figures", "which": ",".join(FIGURE_JOBS)})
 
 
 def gpus(kind):
     """GPUs a `kind` job (train / teacher_train) asks for: one per process (its own `nproc`, dataset overrides
     included) when CUDA is present."""
     return lambda wildcards: GPUS_PER_JOB * int(optim_settings(kind, wildcards.dataset).get("nproc", 1))
-
-
-def failed_notebook(wildcards, output):
-    """Where a failed job's partly executed notebook is kept: its log folder (Snakemake deletes failed outputs,
-    never logs)."""
-    run = Path(output.notebook).parent.relative_to("results/runs")
-    return str(Path("results/logs/runs") / run / "failed.ipynb")

@@ -1,17 +1,19 @@
-# Training jobs: the full papermill log goes to the job's log file; its per-epoch lines ("epoch 3/25 | ... | val
-# miou 12.3 | 40.1s") also reach the console, prefixed with the run, so a long job shows its progress.
-rule teacher:
+# Training jobs, one rule per kind so that each sits at one level of the rule graph: `train_teacher` (a teacher, a
+# plain supervised run), `train_student` (a student without a teacher), `distill_student` (a student distilling from
+# its dataset's teacher). All three write the same RUN layout (common.smk); the full papermill log goes to the job's
+# log file, and its per-epoch lines ("epoch 3/25 | ... | val miou 12.3 | 40.1s") also reach the console, prefixed
+# with the run, so a long job shows its progress.
+rule train_teacher:
     input:
-        unpack(teacher_inputs),
+        unpack(train_inputs),
     output:
-        notebook="results/runs/{dataset}/{teacher}/teacher/seed{seed}/train.ipynb",
-        metrics="results/runs/{dataset}/{teacher}/teacher/seed{seed}/metrics.json",
-        history="results/runs/{dataset}/{teacher}/teacher/seed{seed}/history.csv",
-        model="results/runs/{dataset}/{teacher}/teacher/seed{seed}/model.pt",
+        **run_outputs(),
     log:
-        "results/logs/runs/{dataset}/{teacher}/teacher/seed{seed}/papermill.log",
+        f"{RUN_LOG_DIR}/papermill.log",
     benchmark:
-        "results/benchmarks/runs/{dataset}/{teacher}/teacher/seed{seed}.tsv"
+        RUN_BENCHMARK
+    wildcard_constraints:
+        method=grid.TEACHER,
     threads: 2
     resources:
         gpu=gpus("teacher_train"),
@@ -19,40 +21,21 @@ rule teacher:
         "../../environment.yml"
     params:
         python=sys.executable,
-        run=teacher_params,
-        failed=failed_notebook,
+        run=run_settings,
+        notebook=notebook_run,
     shell:
-        "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
-        "--log-output -y {params.run:q} -p threads {threads} 2>&1 | tee {log:q} "
-        "| {{ grep --line-buffered '^epoch ' || true; }} "
-        "| sed -u 's|^|  {wildcards.dataset} {wildcards.teacher} teacher seed{wildcards.seed}: |' "
-        "|| {{ cp {output.notebook:q} {params.failed:q} 2>/dev/null; exit 1; }}"
+        papermill(progress=True)
 
 
-rule train:
-    input:
-        unpack(train_inputs),
-    output:
-        notebook="results/runs/{dataset}/{student}/{method}/seed{seed}/train.ipynb",
-        metrics="results/runs/{dataset}/{student}/{method}/seed{seed}/metrics.json",
-        history="results/runs/{dataset}/{student}/{method}/seed{seed}/history.csv",
-        model="results/runs/{dataset}/{student}/{method}/seed{seed}/model.pt",
-    log:
-        "results/logs/runs/{dataset}/{student}/{method}/seed{seed}/papermill.log",
-    benchmark:
-        "results/benchmarks/runs/{dataset}/{student}/{method}/seed{seed}.tsv"
-    threads: 2
+use rule train_teacher as train_student with:
+    wildcard_constraints:
+        method=_alternatives(TEACHERLESS),
     resources:
         gpu=gpus("train"),
-    conda:
-        "../../environment.yml"
-    params:
-        python=sys.executable,
-        run=student_params,
-        failed=failed_notebook,
-    shell:
-        "{params.python:q} -m papermill {input.notebook:q} {output.notebook:q} -k intrakd --no-progress-bar "
-        "--log-output -y {params.run:q} -p threads {threads} 2>&1 | tee {log:q} "
-        "| {{ grep --line-buffered '^epoch ' || true; }} "
-        "| sed -u 's|^|  {wildcards.dataset} {wildcards.student} {wildcards.method} seed{wildcards.seed}: |' "
-        "|| {{ cp {output.notebook:q} {params.failed:q} 2>/dev/null; exit 1; }}"
+
+
+use rule train_teacher as distill_student with:
+    wildcard_constraints:
+        method=_alternatives(DISTILLING),
+    resources:
+        gpu=gpus("train"),
