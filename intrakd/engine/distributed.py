@@ -59,16 +59,14 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from intrakd.engine.errors import DistributedRunError, NonFiniteLossError
+
 # A barrier waits while process 0 validates a whole split; NCCL's default (10 min) would abort a long one.
 TIMEOUT = datetime.timedelta(hours=2)
 CONFIG_NAME = "ddp_config.yaml"
 LOG_NAME = "ddp.log"
 # A worker's exception line ("[rank1]: ValueError: ...") or the CLI's one-line error ("intrakd train: error: ...").
 _ERROR_LINE = re.compile(r"^(\[rank\d+\]: )?([\w.]*(Error|Exception|Interrupt)\b.*|intrakd \w+: error: .*)$")
-
-
-class DistributedRunError(RuntimeError):
-    """The torchrun job of a multi-process run failed (the message names its log)."""
 
 
 @dataclass(frozen=True)
@@ -308,8 +306,6 @@ def launch(cfg) -> dict:
         message = f"{cfg.nproc}-process run in {out} failed (torchrun exit status {rc}); full log: {log_path}"
         message += f"\n{found}" if found else ""
         if "NonFiniteLossError" in found:
-            from intrakd.engine.train import NonFiniteLossError
-
             raise NonFiniteLossError(message)
         raise DistributedRunError(message)
     metrics_path = out / "metrics.json"

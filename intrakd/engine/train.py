@@ -34,11 +34,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from intrakd import atomic, vcs
 from intrakd.engine import distributed, provenance
 from intrakd.engine.config import RENAMED, RunConfig
+from intrakd.engine.errors import NonFiniteLossError
 from intrakd.engine.evaluate import evaluate, floor, per_class
-
-
-class NonFiniteLossError(FloatingPointError):
-    pass
 
 
 #: RunConfig keys that do not change a run's weights or history, so a checkpoint written under other values of

@@ -184,7 +184,7 @@ def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: in
         bar = fig.colorbar(image_artist, ax=axes[k].tolist(), shrink=0.8, pad=0.02)
         bar.set_label(f"cosine similarity\n(this row: {lo:.3f} to {hi:.3f})", fontsize=7)
         bar.ax.tick_params(labelsize=6)
-    from intrakd.report.tables import paper_results
+    from intrakd.report.common import paper_results
 
     in_label = len(set(np.unique(ref.train_label(i)).tolist()) - {ref.spec.ignore_index})
     rule = ("image chosen by default: of the first 50 evaluation images, the one whose label holds the most classes"

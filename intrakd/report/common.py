@@ -4,6 +4,7 @@ pandas and no torch: the workflow reads it while building the DAG."""
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from importlib import resources
 
@@ -21,3 +22,8 @@ SCORE_FILES = {"fig2": "fig2_scores.csv", "fig3": "fig3_scores.csv"}
 def paper_results() -> dict:
     text = resources.files("intrakd.report").joinpath("paper_results.yaml").read_text()
     return yaml.safe_load(text)
+
+
+def fmt_number(value, digits: int) -> str:
+    """A number of a Markdown table: ``digits`` decimals, an em dash for a missing one (None or NaN)."""
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"

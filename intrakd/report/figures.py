@@ -1,4 +1,8 @@
-"""Seaborn figures from the tables and the runs' ``history.csv`` (no training, no torch)."""
+"""The report's figures. The tables' dot plots, Fig. 1 and the training curves come from sidecars alone (seaborn,
+no torch); :func:`build_figures`, the step above them, also draws Fig. 2 and Fig. 3 through
+:mod:`intrakd.report.qualitative` and :mod:`intrakd.report.affinity`, which load the runs' weights (torch). Layers:
+``common`` (file names, the paper's numbers) < ``plotting`` (matplotlib) < ``tables`` < ``verdict`` < this module
+(``qualitative`` and ``affinity`` below it); nothing here trains."""
 
 from __future__ import annotations
 
@@ -15,19 +19,10 @@ import seaborn as sns  # noqa: E402
 
 from intrakd import atomic  # noqa: E402
 from intrakd.report.common import FIGURE_FILES, SCORE_FILES, paper_results  # noqa: E402
+from intrakd.report.plotting import save_figure  # noqa: E402
 from intrakd.report.tables import METHOD_LABELS, NOT_LEARNED, not_learned  # noqa: E402
 
 METRIC_LABELS = {"miou": "mIoU (%)", "f1": "F1 (%)", "map": "mAP"}
-
-
-def save_figure(fig, path) -> Path:
-    """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")  # legends and notes placed beside the axes are kept whole
-    plt.close(fig)
-    return path
 
 
 def _cell_label(model: str, method: str) -> str:

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 
 from intrakd.data import build_dataset, get_spec  # noqa: E402
 from intrakd.engine.config import upgrade  # noqa: E402
-from intrakd.report.figures import save_figure  # noqa: E402
+from intrakd.report.plotting import save_figure  # noqa: E402
 from intrakd.labels import (  # noqa: E402
     APOLLO_LABELS, APOLLO_MERGED_TRAIN_ID, CITYSCAPES_LABELS, palette,
 )
@@ -264,7 +264,7 @@ def qualitative_figure(run_dirs: dict, out_path, n_images: int = 3, indices=None
         axes[row][0].set_xlabel("\n".join(textwrap.wrap(ref.records[i].name, 44)), fontsize=6.5)  # full name, never cut
     from matplotlib.patches import Patch
 
-    from intrakd.report.tables import paper_results
+    from intrakd.report.common import paper_results
 
     keys = colour_key(name, shown_values)
     fig.legend(handles=[Patch(facecolor=np.asarray(rgb) / 255.0, edgecolor="#444444", label=label)

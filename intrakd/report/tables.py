@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intrakd.report.common import paper_results
+from intrakd.report.common import fmt_number, paper_results
 
 RUN_COLUMNS = ["dataset", "student", "method", "teacher", "seed", "metric", "value", "floor", "data_source",
                "params", "wall_seconds", "matched_size", "seconds_per_step", "init_sha256", "data_sha256",
@@ -145,10 +145,6 @@ def paper_table(table: str, runs: pd.DataFrame) -> pd.DataFrame:
     return merged[cols].reset_index(drop=True)
 
 
-def _fmt(value, digits: int) -> str:
-    return "—" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
-
-
 def to_markdown(table: str, df: pd.DataFrame, data_note: str, commit: str) -> str:
     meta = paper_results()
     title = meta["tables"][table]["title"]
@@ -171,12 +167,12 @@ def to_markdown(table: str, df: pd.DataFrame, data_note: str, commit: str) -> st
         if "complexity" in df:
             size = getattr(row, "ours_size", np.nan)
             cells += [f"`{row.complexity}`" if isinstance(row.complexity, str) else "—",
-                      "—" if pd.isna(size) else f"{int(size):,}", _fmt(getattr(row, "ours_step_s", np.nan), 3),
-                      _fmt(row.gain, 1), _fmt(row.ours_gain, digits)]
-        sd = "" if row.n < 2 else f" ± {_fmt(row.sd, digits)}"
+                      "—" if pd.isna(size) else f"{int(size):,}", fmt_number(getattr(row, "ours_step_s", np.nan), 3),
+                      fmt_number(row.gain, 1), fmt_number(row.ours_gain, digits)]
+        sd = "" if row.n < 2 else f" ± {fmt_number(row.sd, digits)}"
         flag = f" **{NOT_LEARNED}**" if not_learned(row.learned) else ""
-        cells += [_fmt(row.paper, digits), _fmt(row.floor, digits), f"{_fmt(row.ours, digits)}{sd} (n={row.n}){flag}",
-                  _fmt(row.delta, digits)]
+        cells += [fmt_number(row.paper, digits), fmt_number(row.floor, digits),
+                  f"{fmt_number(row.ours, digits)}{sd} (n={row.n}){flag}", fmt_number(row.delta, digits)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from intrakd.report.common import SCORE_FILES
+from intrakd.report.common import SCORE_FILES, fmt_number
 from intrakd.report.tables import (
     LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, markdown_html, paper_results,
 )
@@ -452,10 +452,6 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- writers
-def _fmt(v, digits: int) -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
-
-
 def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
                 level: float = LEVEL) -> str:
     digits_of = {"miou": 2, "f1": 2, "map": 3, "image miou": 2, "graph mad": 3}
@@ -500,14 +496,14 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
         def ours(mean, sd, n, floor):
             if n == 0:
                 return "—"
-            out = f"{_fmt(mean, d)}" + (f" ± {_fmt(sd, d)}" if n > 1 else "") + f" (n={n}{unit})"
-            return out + ("" if math.isnan(floor) else f" ({_fmt(floor, fd)})" if r.unit != "images" else "")
+            out = f"{fmt_number(mean, d)}" + (f" ± {fmt_number(sd, d)}" if n > 1 else "") + f" (n={n}{unit})"
+            return out + ("" if math.isnan(floor) else f" ({fmt_number(floor, fd)})" if r.unit != "images" else "")
 
-        ci = "" if math.isnan(r.ci_low) else f" [{_fmt(r.ci_low, d)}, {_fmt(r.ci_high, d)}]"
-        lines.append(f"| {r.claim} | {r.dataset} | {r.a} | {r.b} | {claimed} | {_fmt(r.paper_a, d)} | "
-                     f"{_fmt(r.paper_b, d)} | {ours(r.mean_a, r.sd_a, r.n_a, r.floor_a)} | "
+        ci = "" if math.isnan(r.ci_low) else f" [{fmt_number(r.ci_low, d)}, {fmt_number(r.ci_high, d)}]"
+        lines.append(f"| {r.claim} | {r.dataset} | {r.a} | {r.b} | {claimed} | {fmt_number(r.paper_a, d)} | "
+                     f"{fmt_number(r.paper_b, d)} | {ours(r.mean_a, r.sd_a, r.n_a, r.floor_a)} | "
                      f"{ours(r.mean_b, r.sd_b, r.n_b, r.floor_b)} | {r.test or '—'} | "
-                     f"{_fmt(r.effect, d)}{ci} | **{r.verdict}** |")
+                     f"{fmt_number(r.effect, d)}{ci} | **{r.verdict}** |")
     return "\n".join(lines) + "\n"
 
 
