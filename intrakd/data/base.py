@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -37,13 +38,16 @@ class SegDataset:
     ratio applied to ``input_size``; the input size itself when the recipe has no crop).
     """
 
+    #: set by each dataset's class: its spec and the reader of a split's records (``read_records(root, split)``)
     spec: DatasetSpec
+    read_records: Callable[[Path, str], list[Record]]
 
-    def __init__(self, spec: DatasetSpec, root, split: str, records: list[Record], *, train: bool = False,
-                 input_size=None, crop=None, rotate_deg=None, orig_size=None):
+    def __init__(self, root, split: str, *, train: bool = False, input_size=None, crop=None, rotate_deg=None,
+                 orig_size=None):
+        spec = self.spec
+        records = type(self).read_records(Path(root), split)
         if not records:
             raise ValueError(f"{spec.name} split {split!r} under {root} has no samples")
-        self.spec = spec
         self.root = Path(root)
         self.split = split
         self.records = records

@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from intrakd.report.plotting import write_figure  # noqa: E402
 from intrakd.report.qualitative import class_names, load_run, run_dataset, run_model, same_images  # noqa: E402
 
 INTRA_METHODS = ("intrakd", "intra")
@@ -198,10 +199,7 @@ def affinity_figure(student_run_dirs: dict, teacher_run_dir, out_path, image: in
         "IntRA-KD's graph has nodes for). Each row of graphs has its own colour range (colour bar at its right): a "
         "mean-moment graph lies close to 1 everywhere, so a common [-1, 1] scale would hide its differences.", 150)),
         fontsize=7, va="top")
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    write_figure(fig, out_path)  # laid out by hand above (no tight_layout around the colour bars)
     return fig
 
 

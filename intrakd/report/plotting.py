@@ -3,6 +3,7 @@ tables, figures, the qualitative and affinity figures and the verdict): matplotl
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,12 +11,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from intrakd import atomic  # noqa: E402
+
 
 def save_figure(fig, path) -> Path:
     """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")  # legends and notes placed beside the axes are kept whole
+    return write_figure(fig, path)
+
+
+def write_figure(fig, path) -> Path:
+    """Write a matplotlib figure as it is laid out to ``path`` (in the format of its suffix, through
+    :mod:`intrakd.atomic`) and close it; legends and notes placed beside the axes are kept whole. Returns the path."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return atomic.write_bytes(path, buf.getvalue())

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from intrakd import atomic
 from intrakd.report.common import fmt_number, paper_results
 
 RUN_COLUMNS = ["dataset", "student", "method", "teacher", "seed", "metric", "value", "floor", "data_source",
@@ -184,6 +185,14 @@ def _inline_html(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
+def write_table_files(stem: Path, frame: pd.DataFrame, markdown: str) -> None:
+    """``<stem>.csv`` (``frame``), ``<stem>.md`` (``markdown``) and ``<stem>.html`` (:func:`markdown_html` of it), each
+    written through :mod:`intrakd.atomic`: a table or the verdict as every reader gets it."""
+    atomic.write_text(stem.with_suffix(".csv"), frame.to_csv(index=False))
+    atomic.write_text(stem.with_suffix(".md"), markdown)
+    atomic.write_text(stem.with_suffix(".html"), markdown_html(markdown))
+
+
 def markdown_html(md: str) -> str:
     """The Markdown this package writes (``# headings``, paragraphs, pipe tables, **bold**, `code`) as one standalone
     HTML page: what the Snakemake report shows inline for a table (its ``.md`` and ``.html`` say the same)."""
@@ -266,7 +275,5 @@ def write_table(table: str, runs: pd.DataFrame, out_dir: str | Path, commit: str
     if df.empty:
         raise ValueError(f"{table}: none of the runs given matches a cell of the paper's {table}")
     note = data_note(runs, df["dataset"])
-    df.assign(data=note, commit=commit).to_csv(out_dir / f"{table}.csv", index=False)
-    (out_dir / f"{table}.md").write_text(to_markdown(table, df, note, commit))
-    (out_dir / f"{table}.html").write_text(markdown_html((out_dir / f"{table}.md").read_text()))
+    write_table_files(out_dir / table, df.assign(data=note, commit=commit), to_markdown(table, df, note, commit))
     return df

@@ -43,7 +43,7 @@ from scipy import stats
 
 from intrakd.report.common import SCORE_FILES, fmt_number
 from intrakd.report.tables import (
-    LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, markdown_html, paper_results,
+    LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, paper_results, write_table_files,
 )
 
 LEVEL = 0.95
@@ -515,9 +515,8 @@ def write_verdict(runs: pd.DataFrame, out_dir, commit: str, stable_margin: float
     out_dir.mkdir(parents=True, exist_ok=True)
     table = verdict_table(runs, stable_margin, scores=scores)
     note = data_note(runs) if "data_source" in runs else "unknown"
-    table.assign(data=note, commit=commit).to_csv(out_dir / "verdict.csv", index=False)
-    (out_dir / "verdict.md").write_text(to_markdown(table, note, commit, stable_margin))
-    (out_dir / "verdict.html").write_text(markdown_html((out_dir / "verdict.md").read_text()))
+    write_table_files(out_dir / "verdict", table.assign(data=note, commit=commit),
+                      to_markdown(table, note, commit, stable_margin))
     return table
 
 
