@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from intrakd.models.common import resize  # noqa: F401  (the methods resize through _ops)
+
 IGNORE = 255
 
 
@@ -55,16 +57,6 @@ def paired_taps(student, teacher, specs, teacher_specs=None) -> tuple[list[str],
 
 def tap_channels(model, name: str) -> int:
     return model.tap(name).channels
-
-
-def resize(x: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
-    """Resize a B x C x h x w map to ``size`` (no-op when it already has it)."""
-    size = tuple(int(s) for s in size)
-    if tuple(x.shape[-2:]) == size:
-        return x
-    if mode == "nearest":
-        return F.interpolate(x, size=size, mode="nearest")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
 def downsample_mass(x: torch.Tensor, size) -> torch.Tensor:

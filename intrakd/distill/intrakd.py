@@ -116,16 +116,9 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
     third = E_3 - 3 mu E_2 + (3 - m0) mu^3. Order 2 is ``second`` = "variance" | "std" (sqrt(var + eps));
     order 3 is ``third`` = "skewness" (third / (var + eps)^1.5) | "central" (third itself).
     Absent classes (zero mass) give exactly zero vectors. Autocast is off inside (the cancellation in the
-    algebraic central moments needs full precision; ``precision`` "float64" by default).
+    algebraic central moments needs full precision; ``precision`` "float64" by default). The options are trusted:
+    :class:`IntraKD` checks them once, when the method is built.
     """
-    if normaliser not in ("mass", "constant"):
-        raise ValueError(f"normaliser must be 'mass' or 'constant', got {normaliser!r}")
-    if not moments or len(set(moments)) != len(moments) or set(moments) - {1, 2, 3}:
-        raise ValueError(f"moments must be distinct orders among (1, 2, 3), got {moments!r}")
-    if precision not in ("float64", "float32"):
-        raise ValueError(f"precision must be 'float64' or 'float32', got {precision!r}")
-    if second not in ("variance", "std") or third not in ("skewness", "central"):
-        raise ValueError(f"second must be 'variance'|'std' and third 'skewness'|'central', got {second!r}, {third!r}")
     if feat.dim() != 4 or aoi.dim() != 4 or feat.shape[0] != aoi.shape[0] or feat.shape[-2:] != aoi.shape[-2:]:
         raise ValueError(f"moment_pool needs B x c x h x w features and B x n x h x w AOIs of the same B, h, w; "
                          f"got {tuple(feat.shape)} and {tuple(aoi.shape)}")

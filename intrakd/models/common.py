@@ -11,11 +11,15 @@ from torchvision.models.resnet import BasicBlock, Bottleneck
 from intrakd.models.base import SegModel, Tap, scaled
 
 
-def upsample_to(x: torch.Tensor, size) -> torch.Tensor:
-    """Bilinear resize to ``size`` (align_corners=False, the convention used across the project)."""
-    if tuple(x.shape[-2:]) == tuple(size):
+def resize(x: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
+    """Resize a B x C x h x w map to ``size`` (no-op when it already has it); bilinear with align_corners=False, the
+    convention used across the project (the networks' upsampling and the distillation methods' alignments)."""
+    size = tuple(int(s) for s in size)
+    if tuple(x.shape[-2:]) == size:
         return x
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
 def init_conv_bn(module: nn.Module) -> None:
@@ -178,7 +182,7 @@ class TapModel(SegModel):
         self.exist = ExistHead(self.tap("high").channels, self.num_classes, width) if exist_head else None
 
     def _pack(self, logits: torch.Tensor, feats: dict, size) -> dict:
-        out = {"logits": upsample_to(logits, size), "feats": feats}
+        out = {"logits": resize(logits, size), "feats": feats}
         if self.exist is not None:
             out["exist"] = self.exist(feats[self.tap_roles["high"]])
         return out

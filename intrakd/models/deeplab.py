@@ -13,7 +13,7 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from intrakd.models.base import Tap, register_model, scaled
-from intrakd.models.common import RESNET_GROUPS, ResNetEncoder, TapModel, init_conv_bn, set_taps, upsample_to
+from intrakd.models.common import RESNET_GROUPS, ResNetEncoder, TapModel, init_conv_bn, resize, set_taps
 
 
 class DeepLabV3PlusR101(TapModel):
@@ -50,7 +50,7 @@ class DeepLabV3PlusR101(TapModel):
         f = self.backbone.features(x)
         f["aspp"] = self.aspp(f["layer4"])
         low = self.project(f["layer1"])
-        f["decoder"] = self.decoder(torch.cat([low, upsample_to(f["aspp"], low.shape[-2:])], 1))
+        f["decoder"] = self.decoder(torch.cat([low, resize(f["aspp"], low.shape[-2:])], 1))
         return self._pack(self.classifier(f["decoder"]), f, size)
 
 

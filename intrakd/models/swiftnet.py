@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from intrakd.models.base import Tap, register_model, scaled
-from intrakd.models.common import ResNetEncoder, TapModel, basic_layer_with_skip, init_conv_bn, set_taps, upsample_to
+from intrakd.models.common import ResNetEncoder, TapModel, basic_layer_with_skip, init_conv_bn, resize, set_taps
 
 
 class BNReluConv(nn.Sequential):
@@ -41,7 +41,7 @@ class SPP(nn.Module):
         outs = [x]
         for g, level in zip(self.grids, self.levels):
             pooled = F.adaptive_avg_pool2d(x, (g, max(1, round(ar * g))))
-            outs.append(upsample_to(level(pooled), size))
+            outs.append(resize(level(pooled), size))
         return self.fuse(torch.cat(outs, 1))
 
 
@@ -55,7 +55,7 @@ class Upsample(nn.Module):
 
     def forward(self, x, skip):
         skip = self.bottleneck(skip)
-        return self.blend_conv(upsample_to(x, skip.shape[-2:]) + skip)
+        return self.blend_conv(resize(x, skip.shape[-2:]) + skip)
 
 
 class SwiftNetRN18(TapModel):
