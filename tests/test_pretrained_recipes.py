@@ -290,3 +290,62 @@ def test_keys_at_their_defaults_leave_the_checkpoint_fingerprint_as_before(apoll
     fingerprint = trainer.fingerprint()
     assert not set(LATER_KEYS) & set(fingerprint["config"]) and "backbone" not in fingerprint
     assert set(LATER_KEYS) <= set(RunConfig().to_dict())
+
+
+# ----------------------------------------------------------------------------------------------- workflow keys
+def _config(path):
+    from pathlib import Path
+
+    return yaml.safe_load((Path(__file__).resolve().parent.parent / path).read_text())
+
+
+def test_presets_without_the_new_keys_give_their_jobs_the_same_parameters():
+    """Runs of the default and smoke presets keep their parameter sets (Snakemake's params trigger reruns nothing)."""
+    from intrakd import grid
+    from intrakd.engine.train import LATER_KEYS
+
+    for path in ("config/config.yaml", ".test/config/config.yaml"):
+        config = _config(path)
+        for ds, st, me, seed in grid.grid_runs(config):
+            assert not set(LATER_KEYS) & set(grid.student_params(config, ds, st, me, seed))
+        for ds in config["teachers"]:
+            params = grid.teacher_params(config, ds)
+            assert not set(LATER_KEYS) & set(params) and params["crop"] == config["datasets"][ds].get("crop")
+
+
+def test_the_paper_preset_sets_a_backbone_for_every_resnet_based_network():
+    from intrakd import grid
+    from intrakd.models.summary import meta_model
+
+    config = _config("presets/paper/config/config.yaml")
+    seen = set()
+    for ds, st, me, _ in grid.grid_runs(config):
+        params = grid.student_params(config, ds, st, me, 0)
+        resnet = type(meta_model(st, 2)).imagenet_backbone is not None
+        assert params.get("backbone_weights") == ("imagenet" if resnet else None) or (ds, st) == ("culane", "erfnet")
+        seen.add((st, params.get("backbone_weights")))
+    assert ("erfnet", "results/runs/cityscapes/erfnet/baseline/seed0/model.pt") in seen
+    for ds in config["teachers"]:
+        assert grid.teacher_params(config, ds)["backbone_weights"] == "imagenet"
+    # the per-student, per-dataset recipe wins over the dataset's and the global one
+    swift = grid.student_params(config, "cityscapes", "swiftnet_rn18", "baseline", 0)
+    assert (swift["optimizer"], swift["batch_size"], swift["epochs"]) == ("adam", 14, 250)
+    erf = grid.student_params(config, "cityscapes", "erfnet", "baseline", 0)
+    assert "optimizer" not in erf and erf["batch_size"] == 8 and erf["epochs"] == 200
+
+
+def test_imagenet_for_a_network_without_one_stops_the_workflow_naming_the_key(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    config = _config(".test/config/config.yaml")
+    config["students"]["erfnet"] = {**(config["students"].get("erfnet") or {}), "backbone_weights": "imagenet"}
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--directory", str(tmp_path), "--snakefile",
+                           str(repo / "Snakefile")], capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "students.erfnet.backbone_weights" in out and "model erfnet has no ImageNet backbone" in out
