@@ -40,6 +40,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -190,6 +191,7 @@ class Bench:
         run_dir = Path(params["out_dir"])
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics.json").unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "ckpt", ignore_errors=True)  # a killed attempt's checkpoint would skip an iteration
         cfg_file = run_dir / "paper_shape_run.yaml"
         cfg_file.write_text(yaml.safe_dump(params))
         cmd = [sys.executable, "-m", "intrakd.cli", "train", str(cfg_file)]
@@ -294,7 +296,8 @@ class Bench:
             lines.append(f"Not yet measured: {len(missing)} jobs ("
                          + ", ".join(f"{ds} {n}" for ds, n in per.items()) + "; `--list` names them).")
         if aggregate is not None:
-            lines.append(f"Aggregation ({aggregate['command']}): {aggregate['status']} in {aggregate['seconds']:.1f} s.")
+            lines.append(f"Aggregation ({aggregate['command']}): {aggregate['status']} "
+                         f"in {aggregate['seconds']:.1f} s.")
         return "\n".join(lines) + "\n"
 
     def write_table(self, aggregate: dict | None = None) -> str:

@@ -93,7 +93,8 @@ def test_a_missing_backbone_tensor_is_named(tmp_path):
 
 def test_a_shape_mismatch_is_named(tmp_path):
     state = torchvision.models.resnet18(weights=None).state_dict()
-    with pytest.raises(BackboneWeightsError, match=r"'conv1\.weight' is \(64, 3, 7, 7\).*'backbone\.conv1\.weight' has \(16, 3, 7, 7\)"):
+    message = r"'conv1\.weight' is \(64, 3, 7, 7\).*'backbone\.conv1\.weight' has \(16, 3, 7, 7\)"
+    with pytest.raises(BackboneWeightsError, match=message):
         load_backbone(build_model("resnet18", 5, width=0.25), str(_saved(tmp_path, state)), "resnet18")
 
 
