@@ -90,17 +90,44 @@ print(json.dumps({"models": sorted(MODEL_REGISTRY),
 """
 
 
+def _in_child(code: str, payload=None):
+    """The JSON a child process of this interpreter prints running ``code`` (which reads ``payload`` as JSON on
+    stdin): what needs the package's torch side stays out of Snakemake's process."""
+    proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(payload), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"reading the package in a child process failed ({sys.executable} -c ...):\n"
+                           f"{proc.stderr.strip()}")
+    return json.loads(proc.stdout)
+
+
+_BACKBONE_ERRORS = """
+import json, sys
+from intrakd.models.pretrained import check_request
+out = []
+for key, weights, model, width in json.load(sys.stdin):
+    try:
+        check_request(weights, model, width)
+        out.append(None)
+    except ValueError as err:
+        out.append(f"config {key}.backbone_weights: {err}")
+print(json.dumps(out))
+"""
+
+
+def backbone_errors(requests: list[tuple[str, str, str, float]]) -> list[str]:
+    """The error of each (config key, backbone_weights, model, width) that asks for ImageNet weights the model
+    cannot take (``intrakd.models.pretrained.check_request``, read in a child process); [] when none does."""
+    asked = [r for r in requests if r[1] == "imagenet"]
+    return [e for e in (_in_child(_BACKBONE_ERRORS, asked) if asked else []) if e]
+
+
 @functools.lru_cache(maxsize=1)
 def catalogue() -> dict:
     """What the workflow needs of the package's registries, its run configuration and torch: ``models`` (names),
     ``methods`` ({name: needs a teacher}), ``recipe_schema`` (the JSON schema of the ``train`` / ``teacher_train``
     keys, :func:`intrakd.engine.config.recipe_schema`) and ``cuda`` (whether torch sees a GPU). Read in a child
     process of this interpreter, so that building the DAG keeps torch out of Snakemake's own process."""
-    proc = subprocess.run([sys.executable, "-c", _CATALOGUE], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"reading the model and method registries failed ({sys.executable} -c ...):\n"
-                           f"{proc.stderr.strip()}")
-    return json.loads(proc.stdout)
+    return _in_child(_CATALOGUE)
 
 
 def base_method(config: dict, name: str) -> str:
@@ -152,6 +179,30 @@ def optim_settings(config: dict, kind: str, dataset: str) -> dict:
     return {**config[kind], **config["datasets"][dataset].get(kind, {})}
 
 
+def student_optim(config: dict, dataset: str, student: str) -> dict:
+    """The optimiser settings of one student job: ``train``, then the dataset's overrides
+    (``datasets.<dataset>.train``), the student's (``students.<student>.train``) and the student's on that dataset
+    (``students.<student>.datasets.<dataset>.train``), the more specific winning."""
+    s = config["students"].get(student) or {}
+    return {**optim_settings(config, "train", dataset), **s.get("train", {}),
+            **s.get("datasets", {}).get(dataset, {}).get("train", {})}
+
+
+def _backbone(entry: dict, dataset: str | None = None) -> dict:
+    """``backbone_weights`` of a students/teachers entry (a student's per-dataset value first), only when not
+    ``none``: runs without a pretrained backbone keep the parameters they always had."""
+    value = entry.get("backbone_weights", "none")
+    if dataset is not None:
+        value = entry.get("datasets", {}).get(dataset, {}).get("backbone_weights", value)
+    return {} if value == "none" else {"backbone_weights": value}
+
+
+def backbone_file(params: dict) -> str | None:
+    """The weights file a run's ``backbone_weights`` names (a job input), None for ``none`` and ``imagenet``."""
+    value = params.get("backbone_weights", "none")
+    return None if value in ("none", "imagenet") else value
+
+
 def _checkpoints(config: dict) -> dict:
     """``keep_checkpoints`` for a run's parameters, only when set: runs trained without it keep their parameters."""
     return {"keep_checkpoints": True} if config.get("keep_checkpoints") else {}
@@ -167,12 +218,15 @@ def run_params(config: dict, dataset: str, model: str, method: str, seed) -> dic
         if (dataset, model, method, int(seed)) != teacher_run(config, dataset):
             raise ValueError(f"no teacher run {run_dir(dataset, model, method, seed)}: the teacher of {dataset} is "
                              f"{teacher_dir(config, dataset)}")
+        crop = config["datasets"][dataset].get("teacher_crop")
         return {
             "role": "teacher",
             **data_params(config, dataset),
+            **({"crop": crop} if crop is not None else {}),  # the teacher's own training crop, where its recipe has one
             **optim_settings(config, "teacher_train", dataset),
             "model": t["model"],
             "width": t["width"],
+            **_backbone(t),
             "method": "baseline",
             "seed": int(seed),
             "out_dir": run_dir(dataset, model, method, seed),
@@ -183,9 +237,10 @@ def run_params(config: dict, dataset: str, model: str, method: str, seed) -> dic
     params = {
         "role": "student",
         **data_params(config, dataset),
-        **optim_settings(config, "train", dataset),
+        **student_optim(config, dataset, model),
         "model": model,
-        "width": config["students"].get(model, {}).get("width", 1.0),
+        "width": (config["students"].get(model) or {}).get("width", 1.0),
+        **_backbone(config["students"].get(model) or {}, dataset),
         "method": base,
         "variant": method if base != method else None,
         "method_options": method_cfg.get("options", {}),

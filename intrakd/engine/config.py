@@ -73,6 +73,10 @@ class RunConfig:
     data_source: str = _setting("synthetic", scope="run")
     model: str = _setting("erfnet", scope="run")  # the network this run trains (a student, or a teacher model)
     width: float = _setting(1.0, scope="run", exclusiveMinimum=0)
+    # the trained network's pretrained backbone: "none" (its own initialisation), "imagenet" (torchvision's ImageNet
+    # weights, from torch's hub cache) or the path of a weights file (intrakd.models.pretrained); set per student,
+    # per student and dataset, or per teacher in the workflow
+    backbone_weights: str = _setting("none", scope="run")
     method: str = _setting("baseline", scope="run")
     method_options: dict[str, Any] = _setting(factory=dict, scope="run")
     method_weights: dict[str, float] = _setting(factory=dict, scope="run")
@@ -91,6 +95,17 @@ class RunConfig:
     momentum: float = _setting(0.9, minimum=0, maximum=1)  # SGD only
     weight_decay: float = _setting(1e-4, minimum=0)
     poly_power: float = _setting(0.9, minimum=0)
+    # per iteration (intrakd.engine.optim); "cosine" decays to min_lr
+    lr_schedule: str = _setting("poly", enum=["poly", "cosine"])
+    min_lr: float = _setting(0.0, minimum=0)  # the cosine schedule's last learning rate (below lr)
+    # Adam/AdamW betas (None: torch's 0.9, 0.999)
+    betas: list[float] | None = _setting(None, minItems=2, maxItems=2, items={"minimum": 0, "exclusiveMaximum": 1})
+    # learning-rate and weight-decay multipliers by parameter group (intrakd.engine.optim; 1 and false: one group)
+    head_lr_mult: float = _setting(1.0, minimum=0)  # student parameters outside the backbone
+    backbone_lr_mult: float = _setting(1.0, minimum=0)  # the backbone's (what backbone_weights loads)
+    backbone_wd_mult: float = _setting(1.0, minimum=0)  # weight decay of the backbone
+    bias_lr_mult: float = _setting(1.0, minimum=0)  # biases (normalisation layers aside), on top of the part's
+    no_decay_norm_bias: bool = _setting(False)  # no weight decay on normalisation-layer parameters and biases
     exist_weight: float = _setting(0.1)
     input_size: list[int] | None = _setting(None, scope="run")  # [W, H] the network sees (None: the recipe's)
     crop: list[int] | None = _setting(None, scope="run")  # [W, H] random training crop after resizing (None: none)
@@ -173,6 +188,11 @@ class RunConfig:
             if self.device not in ("auto", "cpu", "cuda"):
                 raise ValueError(f"device {self.device!r} with nproc {self.nproc}: expected 'auto', 'cpu' or 'cuda' "
                                  "(each process takes the GPU numbered by its LOCAL_RANK)")
+        if not float(self.min_lr) < float(self.lr):
+            raise ValueError(f"min_lr must be >= 0 and below lr ({self.lr}), got {self.min_lr!r}")
+        from intrakd.models.pretrained import check_request
+
+        check_request(self.backbone_weights, self.model, self.width)
         for key in ("input_size", "crop"):
             size = getattr(self, key)
             if size is not None and (len(size) != 2 or any(int(s) % 8 for s in size)):
@@ -206,6 +226,16 @@ def _check_bounds(key: str, value: Any, bounds: dict) -> None:
         raise ValueError(f"{key} must be > {bounds['exclusiveMinimum']}, got {value!r}")
     if "maximum" in bounds and not value <= bounds["maximum"]:
         raise ValueError(f"{key} must be <= {bounds['maximum']}, got {value!r}")
+    if "exclusiveMaximum" in bounds and not value < bounds["exclusiveMaximum"]:
+        raise ValueError(f"{key} must be < {bounds['exclusiveMaximum']}, got {value!r}")
+    if not ("minItems" in bounds or "maxItems" in bounds or "items" in bounds):
+        return
+    if not bounds.get("minItems", 0) <= len(value) <= bounds.get("maxItems", len(value)):
+        size = bounds.get("minItems") if bounds.get("minItems") == bounds.get("maxItems") else \
+            f"{bounds.get('minItems', 0)}-{bounds.get('maxItems', 'any')}"
+        raise ValueError(f"{key} must be a list of {size} items, got {value!r}")
+    for i, item in enumerate(value):
+        _check_bounds(f"{key}[{i}]", item, bounds.get("items", {}))
 
 
 def _json_type(hint) -> dict:
@@ -233,7 +263,12 @@ def recipe_schema() -> dict:
     properties = {}
     for f in dataclasses.fields(RunConfig):
         if f.metadata.get("scope") == "recipe":
-            properties[f.name] = {**_json_type(hints[f.name]), **f.metadata.get("schema", {})}
+            typed, bounds = _json_type(hints[f.name]), f.metadata.get("schema", {})
+            properties[f.name] = {**typed, **bounds}
+            if "items" in bounds:  # a list's item bounds join its item type (inside anyOf for an optional list)
+                for option in typed.get("anyOf", [typed]):
+                    if "items" in option:
+                        properties[f.name]["items"] = {**option["items"], **bounds["items"]}
     return {"type": "object", "additionalProperties": False, "properties": properties}
 
 

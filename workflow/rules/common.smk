@@ -53,6 +53,25 @@ def _check_config():
                 raise ValueError(
                     f"config grid[{i}]: method {method!r} needs a teacher but teachers.{ds} is not set"
                 )
+    _check_backbones()
+
+
+def _check_backbones():
+    """`backbone_weights: imagenet` on a network without an ImageNet backbone (or not at width 1.0) stops the
+    workflow before any job; a student's per-dataset entry must name a dataset of the config."""
+    entries = [(f"teachers.{ds}", t["model"], t["width"], t) for ds, t in config["teachers"].items()]
+    for name, s in config["students"].items():
+        s = s or {}
+        entries.append((f"students.{name}", name, s.get("width", 1.0), s))
+        for ds, per in s.get("datasets", {}).items():
+            if ds not in config["datasets"]:
+                raise ValueError(f"config students.{name}.datasets.{ds}: unknown dataset; valid: "
+                                 f"{sorted(config['datasets'])}")
+            entries.append((f"students.{name}.datasets.{ds}", name, s.get("width", 1.0), per))
+    errors = grid.backbone_errors([(key, entry.get("backbone_weights", "none"), model, width)
+                                   for key, model, width, entry in entries])
+    if errors:
+        raise ValueError(errors[0])
 
 
 def _synth_roots():
@@ -183,13 +202,20 @@ def data_input(dataset):
     return []
 
 
+def _backbone_input(params):
+    """A `backbone_weights` file as a job input (a run of this grid that Snakemake builds first, or a file of yours);
+    nothing for `none` and `imagenet`."""
+    path = grid.backbone_file(params)
+    return {"backbone": path} if path else {}
+
+
 def train_inputs(wildcards):
     """The notebook, the kernel, the data and, for a student that distils, its teacher's weights."""
     inputs = {"notebook": str(NOTEBOOKS / "train.ipynb"), "kernel": "resources/kernel/intrakd.flag",
               "data": data_input(wildcards.dataset)}
     if wildcards.method != grid.TEACHER and needs_teacher(wildcards.method):
         inputs["teacher"] = f"{teacher_dir(wildcards.dataset)}/model.pt"
-    return inputs
+    return inputs | _backbone_input(_run(wildcards))
 
 
 def synth_params(wildcards):
@@ -274,7 +300,7 @@ def figures_params(wildcards):
     return _yaml({"runs_dir": all_metrics(), "out_figures": "results/figures", "which": ",".join(FIGURE_JOBS)})
 
 
-def gpus(kind):
-    """GPUs a `kind` job (train / teacher_train) asks for: one per process (its own `nproc`, dataset overrides
+def gpus():
+    """GPUs a training job asks for: one per process (its run's own `nproc`, dataset and student overrides
     included) when CUDA is present."""
-    return lambda wildcards: GPUS_PER_JOB * int(optim_settings(kind, wildcards.dataset).get("nproc", 1))
+    return lambda wildcards: GPUS_PER_JOB * int(_run(wildcards).get("nproc", 1))

@@ -16,7 +16,7 @@ rule train_teacher:
         method=grid.TEACHER,
     threads: 2
     resources:
-        gpu=gpus("teacher_train"),
+        gpu=gpus(),
     conda:
         "../../environment.yml"
     params:
@@ -30,12 +30,8 @@ rule train_teacher:
 use rule train_teacher as train_student with:
     wildcard_constraints:
         method=_alternatives(TEACHERLESS),
-    resources:
-        gpu=gpus("train"),
 
 
 use rule train_teacher as distill_student with:
     wildcard_constraints:
         method=_alternatives(DISTILLING),
-    resources:
-        gpu=gpus("train"),
