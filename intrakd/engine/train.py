@@ -134,6 +134,14 @@ class Trainer:
         )
         self.eval_set = build_dataset(cfg.dataset, cfg.data_root, cfg.eval_split, train=False, **size)
 
+        # the schedule, known before the method is built (SAD's start_fraction reads total_steps); per process: an
+        # equal share of the (padded) data set in batches of batch_size / world_size
+        self.local_batch = cfg.batch_size // self.group.world_size
+        self.iters_per_epoch = math.ceil(math.ceil(len(self.train_set) / self.group.world_size) / self.local_batch)
+        if cfg.max_iters_per_epoch:
+            self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
+        self.total_iters = self.iters_per_epoch * cfg.epochs
+
         # Common random numbers: the student's initial weights depend on the seed alone (nothing above draws from
         # the RNG, and the teacher and the method are built after it), so runs of one seed start equal whatever
         # their method; ``init_sha256`` in metrics.json records it.
@@ -154,7 +162,7 @@ class Trainer:
                 p.requires_grad_(False)
         self.method = build_method(
             cfg.method, self.student, self.teacher, self.spec.num_classes,
-            weights=cfg.method_weights or None, **cfg.method_options,
+            weights=cfg.method_weights or None, total_steps=self.total_iters, **cfg.method_options,
         ).to(self.device)
         if cfg.channels_last:
             self.student.to(memory_format=torch.channels_last)
@@ -182,12 +190,6 @@ class Trainer:
             self.teacher_forward = torch.compile(self.teacher)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
 
-        # per process: an equal share of the (padded) data set in batches of batch_size / world_size
-        self.local_batch = cfg.batch_size // self.group.world_size
-        self.iters_per_epoch = math.ceil(math.ceil(len(self.train_set) / self.group.world_size) / self.local_batch)
-        if cfg.max_iters_per_epoch:
-            self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
-        self.total_iters = self.iters_per_epoch * cfg.epochs
         self.ckpt_path = cfg.out / "ckpt" / "last.pt"
         self.history: list[dict] = []
         self.matched_size: int | None = None
