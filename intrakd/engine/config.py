@@ -65,6 +65,9 @@ class RunConfig:
     val_every: int = 1  # epochs between validations (0: only at the end)
     max_iters_per_epoch: int | None = None  # cap for smoke runs
     max_eval_images: int | None = None
+    # ApolloScape's test: "single" (one scale at input_size), "official" (test_*_multi_scale.py as released: 4 scales
+    # x 4 corner crops, scale 0 computed but never added), "all" (the four scales added); see intrakd.data.apolloscape
+    eval_scales: str = "single"
     num_workers: int = 0
     threads: int = 0  # torch intra-op threads (0: leave torch's default)
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
@@ -138,6 +141,13 @@ class RunConfig:
             if self.device not in ("auto", "cpu", "cuda"):
                 raise ValueError(f"device {self.device!r} with nproc {self.nproc}: expected 'auto', 'cpu' or 'cuda' "
                                  "(each process takes the GPU numbered by its LOCAL_RANK)")
+        from intrakd.data.apolloscape import EVAL_SCALES
+
+        if self.eval_scales not in EVAL_SCALES:
+            raise ValueError(f"eval_scales must be one of {', '.join(EVAL_SCALES)}, got {self.eval_scales!r}")
+        if self.eval_scales != "single" and self.dataset != "apolloscape":
+            raise ValueError(f"eval_scales {self.eval_scales!r} is ApolloScape's multi-scale test; dataset "
+                             f"{self.dataset!r} has none: use 'single'")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for key in ("lr", "width", "teacher_width"):

@@ -133,6 +133,11 @@ class Trainer:
             crop=tuple(cfg.crop) if cfg.crop else None, rotate_deg=cfg.rotate_deg, **size,
         )
         self.eval_set = build_dataset(cfg.dataset, cfg.data_root, cfg.eval_split, train=False, **size)
+        self.multiscale = None
+        if cfg.eval_scales != "single":  # ApolloScape's multi-scale test (RunConfig.validate checked the dataset)
+            from intrakd.data.apolloscape import multiscale_test
+
+            self.multiscale = multiscale_test(self.eval_set.input_size, cfg.student, cfg.eval_scales)
 
         # the schedule, known before the method is built (SAD's start_fraction reads total_steps); per process: an
         # equal share of the (padded) data set in batches of batch_size / world_size
@@ -217,6 +222,8 @@ class Trainer:
         cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in RESULT_NEUTRAL}
         if self.cfg.nproc == 1:  # one process: as before these keys existed, so older checkpoints stay valid
             cfg.pop("nproc"), cfg.pop("sync_bn")
+        if self.cfg.eval_scales == "single":  # likewise
+            cfg.pop("eval_scales")
 
         def stamp(path):
             if not path:
@@ -386,7 +393,7 @@ class Trainer:
     def validate_now(self) -> dict:
         return evaluate(
             self.student, self.eval_set, self.spec, self.device, batch_size=self.cfg.batch_size,
-            max_images=self.cfg.max_eval_images, amp=self.amp_dtype is not None,
+            max_images=self.cfg.max_eval_images, amp=self.amp_dtype is not None, multiscale=self.multiscale,
         )
 
     def floor_now(self) -> dict:
