@@ -157,6 +157,7 @@ def test_multiscale_run_option_on_a_tiny_apollo_tree(apollo_root, tmp_path):
     assert trainer.multiscale == test and trainer.fingerprint()["config"]["eval_scales"] == "official"
     plain = Trainer(tiny_cfg(apollo_root, tmp_path / "plain"))
     assert plain.multiscale is None and "eval_scales" not in plain.fingerprint()["config"]
+    assert "multiscale" in trainer.validate_now() and "multiscale" not in trainer.validate_now(final=False)
     with pytest.raises(ValueError, match="eval_scales must be one of single, official, all, got 'four'"):
         tiny_cfg(apollo_root, tmp_path / "x", eval_scales="four").validate()
     with pytest.raises(ValueError, match="eval_scales 'official' is ApolloScape's multi-scale test; dataset 'culane'"):
@@ -185,3 +186,15 @@ def test_data_check_reports_images_shared_between_splits(apollo_root, tmp_path, 
     assert json.loads(out)["shared_images"] == shared
     assert ("intrakd data check: warning: apolloscape val shares 2 image(s) with split 'train' (1 at the same path, "
             "1 with identical bytes at another path") in err
+
+
+def test_a_run_scores_its_final_model_with_the_multiscale_test(apollo_root, tmp_path):
+    import pandas as pd
+    from helpers import tiny_cfg
+
+    from intrakd.engine import train
+
+    metrics = train(tiny_cfg(apollo_root, tmp_path / "run", epochs=2, eval_scales="official"))
+    assert metrics["result"]["multiscale"]["used_scales"] == [1, 2, 3]
+    history = pd.read_csv(tmp_path / "run" / "history.csv")
+    assert history["val_miou"].iloc[-1] == pytest.approx(metrics["value"])  # the last row is the final score

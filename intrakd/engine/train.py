@@ -390,10 +390,13 @@ class Trainer:
         row.update({f"loss_{k}": v / max(steps, 1) for k, v in sums.items()})
         return row
 
-    def validate_now(self) -> dict:
+    def validate_now(self, final: bool = True) -> dict:
+        """The run's metric on the evaluation set; the multi-scale test (``eval_scales``) only for the ``final``
+        score (the per-epoch validations before it stay at one scale, as the official training scripts' are)."""
         return evaluate(
             self.student, self.eval_set, self.spec, self.device, batch_size=self.cfg.batch_size,
-            max_images=self.cfg.max_eval_images, amp=self.amp_dtype is not None, multiscale=self.multiscale,
+            max_images=self.cfg.max_eval_images, amp=self.amp_dtype is not None,
+            multiscale=self.multiscale if final else None,
         )
 
     def floor_now(self) -> dict:
@@ -438,7 +441,7 @@ class Trainer:
                 row = self.train_epoch(epoch)
                 last = epoch + 1 == cfg.epochs
                 if group.is_main and (last or (cfg.val_every and (epoch + 1) % cfg.val_every == 0)):
-                    result = self.validate_now()
+                    result = self.validate_now(final=last)
                     row[f"val_{result['metric']}"] = result["value"]
                 row["epoch_seconds"] = round(time.perf_counter() - t_epoch, 3)
                 self.history.append(row)
