@@ -198,3 +198,17 @@ def test_a_run_scores_its_final_model_with_the_multiscale_test(apollo_root, tmp_
     assert metrics["result"]["multiscale"]["used_scales"] == [1, 2, 3]
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert history["val_miou"].iloc[-1] == pytest.approx(metrics["value"])  # the last row is the final score
+
+
+def test_workflow_refuses_the_multiscale_test_for_another_dataset(tmp_path):
+    import yaml
+    from test_workflow_static import REPO, _copy_config, _snakemake
+
+    config = yaml.safe_load((REPO / ".test" / "config" / "config.yaml").read_text())
+    config["train"]["eval_scales"] = "official"
+    config["datasets"]["culane"] = {"source": "real", "root": "/data/CULane"}
+    proc = _snakemake("-n", "--directory", str(_copy_config(tmp_path, config)), "--snakefile", str(REPO / "Snakefile"),
+                      check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "train.eval_scales / datasets.culane.train.eval_scales: 'official' is ApolloScape's" in out

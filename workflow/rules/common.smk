@@ -78,6 +78,11 @@ def _check_config():
                 raise ValueError(
                     f"config grid[{i}]: method {method!r} needs a teacher but teachers.{ds} is not set"
                 )
+    for ds, kind in itertools.product(config["datasets"], ("train", "teacher_train")):
+        scales = grid.optim_settings(config, kind, ds).get("eval_scales", "single")
+        if scales != "single" and ds != "apolloscape":
+            raise ValueError(f"config {kind}.eval_scales / datasets.{ds}.{kind}.eval_scales: {scales!r} is ApolloScape's "
+                             f"multi-scale test; dataset {ds!r} has none (set it under datasets.apolloscape.{kind})")
 
 
 def _synth_roots():
