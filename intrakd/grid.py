@@ -69,6 +69,30 @@ def optim_settings(config: dict, kind: str, dataset: str) -> dict:
     return {**config[kind], **config["datasets"][dataset].get(kind, {})}
 
 
+def student_optim(config: dict, dataset: str, student: str) -> dict:
+    """The optimiser settings of one student job: ``train``, then the dataset's overrides
+    (``datasets.<dataset>.train``), the student's (``students.<student>.train``) and the student's on that dataset
+    (``students.<student>.datasets.<dataset>.train``), the more specific winning."""
+    s = config["students"].get(student) or {}
+    return {**optim_settings(config, "train", dataset), **s.get("train", {}),
+            **s.get("datasets", {}).get(dataset, {}).get("train", {})}
+
+
+def _backbone(entry: dict, dataset: str | None = None) -> dict:
+    """``backbone_weights`` of a students/teachers entry (a student's per-dataset value first), only when not
+    ``none``: runs without a pretrained backbone keep the parameters they always had."""
+    value = entry.get("backbone_weights", "none")
+    if dataset is not None:
+        value = entry.get("datasets", {}).get(dataset, {}).get("backbone_weights", value)
+    return {} if value == "none" else {"backbone_weights": value}
+
+
+def backbone_file(params: dict) -> str | None:
+    """The weights file a run's ``backbone_weights`` names (a job input), None for ``none`` and ``imagenet``."""
+    value = params.get("backbone_weights", "none")
+    return None if value in ("none", "imagenet") else value
+
+
 def _checkpoints(config: dict) -> dict:
     """``keep_checkpoints`` for a run's parameters, only when set: runs trained without it keep their parameters."""
     return {"keep_checkpoints": True} if config.get("keep_checkpoints") else {}
@@ -83,9 +107,10 @@ def student_params(config: dict, dataset: str, student: str, method: str, seed) 
     params = {
         "role": "student",
         **data_params(config, dataset),
-        **optim_settings(config, "train", dataset),
+        **student_optim(config, dataset, student),
         "student": student,
-        "width": config["students"].get(student, {}).get("width", 1.0),
+        "width": (config["students"].get(student) or {}).get("width", 1.0),
+        **_backbone(config["students"].get(student) or {}, dataset),
         "method": base,
         "variant": method if base != method else None,
         "method_options": method_cfg.get("options", {}),
@@ -108,12 +133,15 @@ def student_params(config: dict, dataset: str, student: str, method: str, seed) 
 def teacher_params(config: dict, dataset: str) -> dict:
     """The parameter set of the teacher run of ``dataset`` (a plain supervised run of the teacher model)."""
     t = config["teachers"][dataset]
+    crop = config["datasets"][dataset].get("teacher_crop")
     return {
         "role": "teacher",
         **data_params(config, dataset),
+        **({"crop": crop} if crop is not None else {}),  # the teacher's own training crop, where its recipe has one
         **optim_settings(config, "teacher_train", dataset),
         "student": t["model"],
         "width": t["width"],
+        **_backbone(t),
         "method": "baseline",
         "seed": int(config["teacher_seed"]),
         "synth_if_missing": False,

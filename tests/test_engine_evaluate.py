@@ -211,4 +211,4 @@ def test_workflow_refuses_the_multiscale_test_for_another_dataset(tmp_path):
                       check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "train.eval_scales / datasets.culane.train.eval_scales: 'official' is ApolloScape's" in out
+    assert "config eval_scales (train of erfnet on culane): 'official' is ApolloScape's multi-scale test" in out

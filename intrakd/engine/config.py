@@ -39,6 +39,9 @@ class RunConfig:
     data_source: str = "synthetic"  # free text recorded in metrics.json and tables ("synthetic" or "real")
     student: str = "erfnet"
     width: float = 1.0
+    # the trained network's pretrained backbone: "none" (its own initialisation), "imagenet" (torchvision's ImageNet
+    # weights, from torch's hub cache) or the path of a weights file (intrakd.models.pretrained)
+    backbone_weights: str = "none"
     method: str = "baseline"
     method_options: dict[str, Any] = field(default_factory=dict)
     method_weights: dict[str, float] = field(default_factory=dict)
@@ -56,6 +59,15 @@ class RunConfig:
     momentum: float = 0.9  # SGD only
     weight_decay: float = 1e-4
     poly_power: float = 0.9
+    lr_schedule: str = "poly"  # "poly" | "cosine" (to min_lr), per iteration (intrakd.engine.optim)
+    min_lr: float = 0.0  # the cosine schedule's last learning rate
+    betas: list[float] | None = None  # Adam/AdamW betas (None: torch's 0.9, 0.999)
+    # learning-rate and weight-decay multipliers by parameter group (intrakd.engine.optim; 1 and false: one group)
+    head_lr_mult: float = 1.0  # student parameters outside the backbone
+    backbone_lr_mult: float = 1.0  # the backbone's (what backbone_weights loads)
+    backbone_wd_mult: float = 1.0  # weight decay of the backbone
+    bias_lr_mult: float = 1.0  # biases (normalisation layers aside), on top of the part's multiplier
+    no_decay_norm_bias: bool = False  # no weight decay on normalisation-layer parameters and biases
     exist_weight: float = 0.1
     input_size: list[int] | None = None  # [W, H] the network sees (None: the paper recipe's size)
     crop: list[int] | None = None  # [W, H] random training crop after resizing (None: no crop)
@@ -153,6 +165,18 @@ class RunConfig:
         for key in ("lr", "width", "teacher_width"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
+        if not 0 <= float(self.min_lr) < float(self.lr):
+            raise ValueError(f"min_lr must be >= 0 and below lr ({self.lr}), got {self.min_lr!r}")
+        if self.betas is not None and (len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)):
+            raise ValueError(f"betas must be [beta1, beta2] in [0, 1), got {self.betas!r}")
+        for key in ("head_lr_mult", "backbone_lr_mult", "backbone_wd_mult", "bias_lr_mult"):
+            if not float(getattr(self, key)) >= 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)!r}")
+        from intrakd.models.pretrained import check_request
+
+        check_request(self.backbone_weights, self.student, self.width)
         for key in ("input_size", "crop"):
             size = getattr(self, key)
             if size is not None and (len(size) != 2 or any(int(s) % 8 for s in size)):
@@ -161,6 +185,7 @@ class RunConfig:
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("poly", "cosine")
 
 
 def _choice(key: str, value: Any, valid) -> None:

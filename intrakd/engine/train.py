@@ -35,6 +35,7 @@ from intrakd import atomic
 from intrakd.engine import distributed, provenance
 from intrakd.engine.config import RunConfig
 from intrakd.engine.evaluate import evaluate, floor, per_class
+from intrakd.engine.optim import build_optimizer, param_groups, scheduled_lr
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -46,6 +47,10 @@ class NonFiniteLossError(FloatingPointError):
 #: the data order and content do not depend on workers), the device (a run may resume elsewhere; the arithmetic is
 #: then the new device's), and the free-text data note recorded in metrics.json.
 RESULT_NEUTRAL = ("out_dir", "num_workers", "threads", "device", "data_source", "keep_checkpoints")
+#: RunConfig keys added after checkpoints were first written, with the values that keep a run as it was: left out of
+#: the fingerprint at those values, so a checkpoint written before they existed is still resumed.
+LATER_KEYS = ("backbone_weights", "lr_schedule", "min_lr", "betas", "head_lr_mult", "backbone_lr_mult",
+              "backbone_wd_mult", "bias_lr_mult", "no_decay_norm_bias", "eval_scales")
 #: The checkpoint replaced by the newest one, kept beside ``ckpt/last.pt`` (see Trainer.save_checkpoint).
 PREVIOUS_CHECKPOINT = "prev.pt"
 CHECKPOINT_KEYS = {"epoch", "elapsed", "student", "method", "optimizer", "scaler", "history", "fingerprint"}
@@ -96,17 +101,6 @@ def _seconds_per_step(history: list[dict]) -> float | None:
     return round(sum(r["train_seconds"] for r in timed) / steps, 4) if steps else None
 
 
-def build_optimizer(cfg: RunConfig, params: list) -> torch.optim.Optimizer:
-    """``cfg.optimizer`` over ``params`` (the learning rate is then set every step by the poly schedule)."""
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise ValueError(f"optimizer must be one of sgd, adam, adamw, got {cfg.optimizer!r}")
-
-
 class Trainer:
     """Holds the pieces of a run; :func:`train` is the one public entry point."""
 
@@ -115,6 +109,7 @@ class Trainer:
         from intrakd.distill import build_method
         from intrakd.models import build_model
         from intrakd.models.checkpoint import load_weights
+        from intrakd.models.pretrained import load_backbone
 
         self.cfg = cfg.validate()
         self.group = group or distributed.ProcessGroup()
@@ -154,6 +149,8 @@ class Trainer:
         self.student = build_model(
             cfg.student, self.spec.num_classes, width=cfg.width, exist_head=self.spec.has_exist
         )
+        # pretrained backbone (``none``: untouched); before the digest, which records the weights training starts from
+        self.backbone_record = load_backbone(self.student, cfg.backbone_weights, cfg.student)
         self.init_digest = distributed.parameter_digest(self.student)
         self.student.to(self.device)
         self.teacher = None
@@ -178,9 +175,7 @@ class Trainer:
         self.student_forward = self.student  # DDP-wrapped in run(), after resuming, when in a process group
 
         self.method_params = [p for p in self.method.parameters() if p.requires_grad]
-        params = [{"params": [p for p in self.student.parameters() if p.requires_grad]}, {"params": self.method_params}]
-        params = [g for g in params if g["params"]]
-        self.optimizer = build_optimizer(cfg, params)
+        self.optimizer = build_optimizer(cfg, param_groups(cfg, self.student, self.method_params))
         self.class_weights = torch.tensor(self.spec.class_weights, dtype=torch.float32, device=self.device)
         self.amp_dtype = None
         if self.cuda and cfg.amp:
@@ -222,8 +217,10 @@ class Trainer:
         cfg = {k: v for k, v in self.cfg.to_dict().items() if k not in RESULT_NEUTRAL}
         if self.cfg.nproc == 1:  # one process: as before these keys existed, so older checkpoints stay valid
             cfg.pop("nproc"), cfg.pop("sync_bn")
-        if self.cfg.eval_scales == "single":  # likewise
-            cfg.pop("eval_scales")
+        defaults = RunConfig().to_dict()
+        for key in LATER_KEYS:  # likewise for keys added later, at their defaults
+            if cfg.get(key) == defaults[key]:
+                cfg.pop(key)
 
         def stamp(path):
             if not path:
@@ -231,7 +228,10 @@ class Trainer:
             st = Path(path).stat()
             return [st.st_size, st.st_mtime_ns] if Path(path).is_file() else [st.st_mtime_ns]
 
-        return {"config": cfg, "teacher": stamp(self.cfg.teacher_checkpoint), "data": stamp(self.cfg.data_root)}
+        out = {"config": cfg, "teacher": stamp(self.cfg.teacher_checkpoint), "data": stamp(self.cfg.data_root)}
+        if self.cfg.backbone_weights not in ("none", "imagenet"):  # a retrained backbone file makes a checkpoint stale
+            out["backbone"] = stamp(self.cfg.backbone_weights)
+        return out
 
     @property
     def prev_ckpt_path(self) -> Path:
@@ -285,7 +285,7 @@ class Trainer:
         saved = state.get("fingerprint", {})
         saved_cfg = {k: v for k, v in saved.get("config", {}).items() if k not in RESULT_NEUTRAL}
         diff = sorted(k for k in set(saved_cfg) | set(mine["config"]) if saved_cfg.get(k) != mine["config"].get(k))
-        diff += [k for k in ("teacher", "data") if saved.get(k) != mine[k]]
+        diff += [k for k in ("teacher", "data", "backbone") if saved.get(k) != mine.get(k)]
         if diff:
             if self.group.is_main:
                 print(f"ignoring stale checkpoint {path}: written with other settings or inputs ({diff}); "
@@ -306,8 +306,8 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ one epoch
-    def lr_at(self, it: int) -> float:
-        return self.cfg.lr * (1.0 - it / self.total_iters) ** self.cfg.poly_power
+    def lr_at(self, it: int, mult: float = 1.0) -> float:
+        return scheduled_lr(self.cfg, it, self.total_iters, mult)
 
     def loader(self, epoch: int) -> DataLoader:
         seed = epoch_seed(self.cfg.seed, epoch)
@@ -343,7 +343,7 @@ class Trainer:
                 data_digest.update(batch[key].numpy().tobytes())
             it = epoch * self.iters_per_epoch + step
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at(it)
+                group["lr"] = self.lr_at(it, group.get("lr_mult", 1.0))
             images = batch["image"].to(self.device, non_blocking=True)
             labels = batch["label"].to(self.device, non_blocking=True)
             if cfg.channels_last:
@@ -473,6 +473,7 @@ class Trainer:
                 "base_method": cfg.method,
                 "method_options": cfg.method_options,
                 "teacher": cfg.teacher if self.teacher is not None else None,
+                "backbone_weights": self.backbone_record,
                 "seed": cfg.seed,
                 "metric": result["metric"],
                 "value": result["value"],

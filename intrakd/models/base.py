@@ -15,6 +15,11 @@ Contract
   (the encoder's high-level output).
 * ``tap_groups``: ``{group: [tap_name, ...]}``: ``"blocks"`` (successive blocks, shallow to deep,
   for SAD and DKS) and ``"stages"`` (stage boundaries, shallow to deep, for FSP pairs and IRG).
+* The pretrained part (``backbone_weights``, :mod:`intrakd.models.pretrained`): ``imagenet_backbone`` names the
+  torchvision ImageNet architecture it matches (``"resnet18"``, ``"resnet101"``; None: no ImageNet backbone);
+  ``backbone_prefix`` its state-dict prefix (``"backbone."``); with no prefix the whole network but the
+  ``head_prefixes`` (class-count-dependent output layers, the existence head) is the pretrained part;
+  ``layout_aliases``: ``(other_prefix, own_prefix)`` pairs that read another code base's names for this network.
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ class SegModel(nn.Module):
     tap_roles: dict[str, str]
     tap_groups: dict[str, list[str]]
     num_classes: int
+    imagenet_backbone: str | None = None
+    backbone_prefix: str = ""
+    head_prefixes: tuple[str, ...] = ("exist.",)
+    layout_aliases: tuple[tuple[str, str], ...] = ()
 
     def tap(self, name_or_role: str) -> Tap:
         """Resolve a role (``"mid"``, ``"high"``, ``"encoder"``) or a tap name to its :class:`Tap`."""

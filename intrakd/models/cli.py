@@ -22,10 +22,10 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<20}{'params':>14}{'GFLOPs':>10}  taps (name:channels@1/stride)")
+    print(f"{'model':<20}{'params':>14}{'GFLOPs':>10}  {'imagenet':<10}taps (name:channels@1/stride)")
     for r in rows:
         taps = " ".join(f"{t['name']}:{t['channels']}@{t['stride']}" for t in r["taps"])
-        print(f"{r['name']:<20}{r['params']:>14,}{r['flops'] / 1e9:>10.1f}  {taps}")
+        print(f"{r['name']:<20}{r['params']:>14,}{r['flops'] / 1e9:>10.1f}  {r['imagenet_backbone'] or '-':<10}{taps}")
     return 0
 
 

@@ -17,6 +17,8 @@ from intrakd.models.common import RESNET_GROUPS, ResNetEncoder, TapModel, init_c
 
 
 class DeepLabV3PlusR101(TapModel):
+    imagenet_backbone, backbone_prefix = "resnet101", "backbone."
+
     def __init__(self, num_classes: int, width: float = 1.0, exist_head: bool = False, decoder_convs: int = 1):
         super().__init__()
         if decoder_convs not in (1, 2):

@@ -100,6 +100,8 @@ class ENet(TapModel):
     """ENet; input H, W divisible by 8. Taps: initial 16@2, stage1 64@4 (regular1_4), stage2 128@8
     (dilated2_8), stage3 128@8 (dilated3_7, encoder output), stage4 64@4 (regular4_2), stage5 16@2."""
 
+    head_prefixes = ("transposed_conv.", "exist.")
+
     def __init__(self, num_classes: int, width: float = 1.0, exist_head: bool = False):
         super().__init__()
         self.num_classes = num_classes

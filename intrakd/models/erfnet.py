@@ -57,6 +57,12 @@ class ERFNet(TapModel):
     """ERFNet; input H, W divisible by 8. Taps: enc1 16@2, enc2 64@4, enc3a 128@8 (after the first
     dilated group), enc3 128@8 (encoder output), dec1 64@4, dec2 16@2."""
 
+    head_prefixes = ("output_conv.", "exist.")
+    # the official ERFNet's names (Eromera/erfnet_pytorch, ERFNet-CULane-PyTorch; its Cityscapes checkpoint
+    # starts the CULane recipe); its unused encoder.output_conv matches nothing here
+    layout_aliases = (("encoder.initial_block.", "initial_block."), ("encoder.layers.", "encoder."),
+                      ("decoder.layers.", "decoder."), ("decoder.output_conv.", "output_conv."))
+
     def __init__(self, num_classes: int, width: float = 1.0, exist_head: bool = False, dropout: float = 0.1):
         super().__init__()
         self.num_classes = num_classes

@@ -49,6 +49,8 @@ class PSPNetR101(TapModel):
     Dropout2d(0.1) + 1x1 classifier; logits predicted at 1/8 and upsampled bilinearly.
     BN momentum: PyTorch default 0.1 (the official 0.95 is a Caffe-convention leftover)."""
 
+    imagenet_backbone, backbone_prefix = "resnet101", "backbone."
+
     def __init__(self, num_classes: int, width: float = 1.0, exist_head: bool = False, depth: int = 101):
         super().__init__()
         self.num_classes = num_classes

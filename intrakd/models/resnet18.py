@@ -17,6 +17,8 @@ from intrakd.models.common import RESNET_GROUPS, ResNetEncoder, TapModel, init_c
 
 
 class ResNet18OS8(TapModel):
+    imagenet_backbone, backbone_prefix = "resnet18", "backbone."
+
     def __init__(self, num_classes: int, width: float = 1.0, exist_head: bool = False):
         super().__init__()
         self.num_classes = num_classes

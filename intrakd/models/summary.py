@@ -48,7 +48,7 @@ def check_input_hw(input_hw) -> tuple[int, int]:
 
 
 def describe(name: str, num_classes: int, input_hw=(256, 512), exist_head: bool = False) -> dict:
-    """``{"name", "params", "taps", "roles", "groups", "flops", "input"}`` at full width."""
+    """``{"name", "params", "taps", "roles", "groups", "flops", "input", "imagenet_backbone"}`` at full width."""
     h, w = check_input_hw(input_hw)
     model = meta_model(name, num_classes, 1.0, exist_head)
     return {
@@ -60,6 +60,7 @@ def describe(name: str, num_classes: int, input_hw=(256, 512), exist_head: bool 
         "groups": {k: list(v) for k, v in model.tap_groups.items()},
         "input": [h, w],
         "flops": count_flops(model, (h, w)),
+        "imagenet_backbone": type(model).imagenet_backbone,  # what backbone_weights: imagenet loads (None: nothing)
     }
 
 

@@ -62,6 +62,8 @@ class SwiftNetRN18(TapModel):
     """Taps: layer1..layer4 (pre-ReLU skips, 64@4, 128@8, 256@16, 512@32), spp 128@32,
     up16 128@16, up8 128@8, up4 128@4 (the features fed to the classifier)."""
 
+    imagenet_backbone, backbone_prefix = "resnet18", "backbone."
+
     def __init__(self, num_classes: int, width: float = 1.0, exist_head: bool = False):
         super().__init__()
         self.num_classes = num_classes

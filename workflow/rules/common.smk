@@ -78,11 +78,37 @@ def _check_config():
                 raise ValueError(
                     f"config grid[{i}]: method {method!r} needs a teacher but teachers.{ds} is not set"
                 )
-    for ds, kind in itertools.product(config["datasets"], ("train", "teacher_train")):
-        scales = grid.optim_settings(config, kind, ds).get("eval_scales", "single")
+    jobs = [(f"teacher_train on {ds}", grid.optim_settings(config, "teacher_train", ds), ds) for ds in config["datasets"]]
+    jobs += [(f"train of {st} on {ds}", grid.student_optim(config, ds, st), ds)
+             for ds, st in itertools.product(config["datasets"], config["students"])]
+    for where, settings, ds in jobs:
+        scales = settings.get("eval_scales", "single")
         if scales != "single" and ds != "apolloscape":
-            raise ValueError(f"config {kind}.eval_scales / datasets.{ds}.{kind}.eval_scales: {scales!r} is ApolloScape's "
-                             f"multi-scale test; dataset {ds!r} has none (set it under datasets.apolloscape.{kind})")
+            raise ValueError(f"config eval_scales ({where}): {scales!r} is ApolloScape's multi-scale test; dataset "
+                             f"{ds!r} has none (set it under datasets.apolloscape.train / teacher_train)")
+    _check_backbones()
+
+
+def _check_backbones():
+    """`backbone_weights: imagenet` on a network without an ImageNet backbone (or not at width 1.0) stops the
+    workflow before any job; a student's per-dataset entry must name a dataset of the config."""
+    from intrakd.models.pretrained import IMAGENET, check_request
+
+    entries = [(f"teachers.{ds}", t["model"], t["width"], t) for ds, t in config["teachers"].items()]
+    for name, s in config["students"].items():
+        s = s or {}
+        entries.append((f"students.{name}", name, s.get("width", 1.0), s))
+        for ds, per in s.get("datasets", {}).items():
+            if ds not in config["datasets"]:
+                raise ValueError(f"config students.{name}.datasets.{ds}: unknown dataset; valid: "
+                                 f"{sorted(config['datasets'])}")
+            entries.append((f"students.{name}.datasets.{ds}", name, s.get("width", 1.0), per))
+    for key, model, width, entry in entries:
+        if entry.get("backbone_weights") == IMAGENET:
+            try:
+                check_request(IMAGENET, model, width)
+            except ValueError as err:
+                raise ValueError(f"config {key}.backbone_weights: {err}") from None
 
 
 def _synth_roots():
@@ -172,17 +198,26 @@ def data_input(dataset):
     return []
 
 
+def _backbone_input(params):
+    """A `backbone_weights` file as a job input (a run of this grid that Snakemake builds first, or a file of yours);
+    nothing for `none` and `imagenet`."""
+    path = grid.backbone_file(params)
+    return {"backbone": path} if path else {}
+
+
 def train_inputs(wildcards):
     inputs = {"notebook": str(NOTEBOOKS / "train.ipynb"), "kernel": "resources/kernel/intrakd.flag",
               "data": data_input(wildcards.dataset)}
     if needs_teacher(wildcards.method):
         inputs["teacher"] = f"{teacher_dir(wildcards.dataset)}/model.pt"
+    inputs |= _backbone_input(grid.student_params(config, wildcards.dataset, wildcards.student, wildcards.method,
+                                                  wildcards.seed))
     return inputs
 
 
 def teacher_inputs(wildcards):
     return {"notebook": str(NOTEBOOKS / "train.ipynb"), "kernel": "resources/kernel/intrakd.flag",
-            "data": data_input(wildcards.dataset)}
+            "data": data_input(wildcards.dataset), **_backbone_input(grid.teacher_params(config, wildcards.dataset))}
 
 
 def synth_params(wildcards):
@@ -275,9 +310,14 @@ def figures_params(wildcards):
 
 
 def gpus(kind):
-    """GPUs a `kind` job (train / teacher_train) asks for: one per process (its own `nproc`, dataset overrides
-    included) when CUDA is present."""
-    return lambda wildcards: GPUS_PER_JOB * int(optim_settings(kind, wildcards.dataset).get("nproc", 1))
+    """GPUs a `kind` job (train / teacher_train) asks for: one per process (its own `nproc`, dataset and student
+    overrides included) when CUDA is present."""
+    def settings(wildcards):
+        if kind == "train":
+            return grid.student_optim(config, wildcards.dataset, wildcards.student)
+        return optim_settings(kind, wildcards.dataset)
+
+    return lambda wildcards: GPUS_PER_JOB * int(settings(wildcards).get("nproc", 1))
 
 
 def failed_notebook(wildcards, output):
