@@ -86,7 +86,7 @@ def bench_methods(device, width, shape, batch, reps, names=None):
         rows = [r for r in rows if r[0] + ("+adv" if r[1] else "") in names]
     results, bases = [], []
     for name, extra in rows:
-        opts = {"start_epoch": 0} if name == "sad" else {}
+        opts = {"start_fraction": 0} if name == "sad" else {}
         cls = METHOD_REGISTRY[name]
         method = build_method(name, student, teacher if cls.needs_teacher else None, N_CLASSES, **opts, **extra).to(device)
         step(method)  # warm-up (allocations, lazy optimiser)

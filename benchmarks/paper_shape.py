@@ -171,7 +171,7 @@ class Bench:
             p["backbone_weights"] = str(self.out / weights)
         if job["method"] != "teacher":  # a late start (SAD) at once: its cost is what is measured
             defaults = METHOD_REGISTRY[p["method"]].default_options
-            late = {"start_epoch": 0, "start_step": 0, "start_fraction": 0.0}
+            late = {"start_fraction": 0.0}
             p["method_options"] = {**p.get("method_options", {}), **{k: v for k, v in late.items() if k in defaults}}
         return p
 

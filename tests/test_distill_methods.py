@@ -22,7 +22,7 @@ C = 4
 def _options(name, overfit=False):
     # SAD's default detached target is a moving target (not a gradient of the loss); the overfitting check
     # uses the attached form, whose loss gradient descent must lower
-    return {"sad": {"start_epoch": 0, "detach_target": not overfit}, "bifpn": {"width": 8}}.get(name, {})
+    return {"sad": {"start_fraction": 0, "detach_target": not overfit}, "bifpn": {"width": 8}}.get(name, {})
 
 
 def _setup(name, width_t=6, overfit=False):

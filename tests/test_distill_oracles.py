@@ -113,11 +113,15 @@ def test_sad_map_and_method_schedule():
     f[0, 0, 0, 1] = math.sqrt(math.log(3.0))  # sum_c F^2 = [0, ln 3] -> softmax [1/4, 3/4]
     assert torch.allclose(sad_map(f), torch.tensor([[0.25, 0.75]]))
     student = ToySegModel(3, width=4)
-    m = build_method("sad", student, None, 3, start_epoch=2, start_step=10)
+    m = build_method("sad", student, None, 3, total_steps=30, start_fraction=0.5)  # on from step 15
     out = student(torch.randn(2, 3, 32, 32))
-    assert m(out, None, {}, step=100, epoch=1)["sad"].item() == 0
-    assert m(out, None, {}, step=5, epoch=3)["sad"].item() == 0
-    assert m(out, None, {}, step=10, epoch=2)["sad"].item() > 0
+    assert m.switch_step == 15
+    assert m(out, None, {}, step=14, epoch=0)["sad"].item() == 0
+    assert m(out, None, {}, step=15, epoch=0)["sad"].item() > 0
+    assert build_method("sad", student, None, 3, total_steps=30, start_fraction=0).switch_step == 0
+    assert build_method("sad", student, None, 3, start_fraction=0).switch_step == 0  # needs no total_steps
+    never = build_method("sad", student, None, 3, total_steps=30, start_fraction=1)
+    assert not never.active(29)  # the last step of the run (0-based) stays off
 
 
 def test_mimic_with_identity_adaptor_is_plain_mse():

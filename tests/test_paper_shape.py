@@ -64,7 +64,7 @@ def test_jobs_run_with_the_presets_settings_on_genuine_shapes(paper_shape, tmp_p
     monkeypatch.setattr(paper_shape.Bench, "data_root", lambda self, ds: tmp_path / "data" / ds)
     job = {j["id"]: j for j in bench.all}
     sad = bench.run_params(job["culane/resnet18/sad"])
-    assert sad["method_options"]["start_epoch"] == 0  # SAD's late start moved to the first step: its cost counts
+    assert sad["method_options"]["start_fraction"] == 0  # SAD's late start moved to the first step: its cost counts
     assert (sad["epochs"], sad["max_iters_per_epoch"], sad["val_every"], sad["max_eval_images"]) == (2, 1, 0, 2)
     assert sad["batch_size"] == 12 and sad["width"] == 1.0
     stand_in = torch.load(sad["backbone_weights"], weights_only=True)

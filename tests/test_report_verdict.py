@@ -273,3 +273,146 @@ def test_a_side_near_its_floor_is_not_learned_never_agree_or_disagree():
     assert summary(table).set_index("claim").loc["T5.improves", "not learned"] == 1
     md = to_markdown(table, "synthetic", "abc")
     assert "| paired t (seeds) |" in md and "**not learned**" in md and "(5.40)" in md
+
+
+# ---------------------------------------------------------------------- one-sample teacher, p-values, Holm
+def _teacher_runs(teacher, students, student_method="baseline"):
+    """One PSPNet teacher run (method "teacher") and ENet student seeds on ApolloScape (Table 1)."""
+    rows = [("apolloscape", "pspnet_r101", "teacher", 0, teacher)]
+    rows += [("apolloscape", "enet", student_method, s, v) for s, v in enumerate(students)]
+    return _runs(rows)
+
+
+def test_teacher_claim_uses_a_one_sample_interval_around_the_single_teacher_run():
+    from scipy import stats
+
+    students = [20.0, 21.5, 20.7]
+    table = verdict_table(_teacher_runs(30.0, students))
+    row = _row(table, "T123.teacher", "pspnet_r101 (teacher)", "enet (baseline)")
+    assert row.test == "one-sample t (seeds)" and (row.n_a, row.n_b) == (1, 3) and row.df == 2
+    ci = stats.ttest_1samp(students, popmean=30.0).confidence_interval(0.95)  # interval of the students' mean
+    assert (row.effect, row.ci_low, row.ci_high) == pytest.approx((30.0 - np.mean(students), 30.0 - ci.high,
+                                                                    30.0 - ci.low))
+    assert row.verdict == "agree"  # Welch could not decide with one teacher seed
+    assert row.p == pytest.approx(stats.ttest_1samp(students, popmean=30.0).pvalue)
+    # a teacher inside the students' spread: undecided
+    close = _row(verdict_table(_teacher_runs(20.8, students)), "T123.teacher", "pspnet_r101 (teacher)",
+                 "enet (baseline)")
+    assert close.verdict == "inconclusive" and close.ci_low < 0 < close.ci_high
+    # one student seed: no interval
+    one = _row(verdict_table(_teacher_runs(30.0, [20.0])), "T123.teacher", "pspnet_r101 (teacher)", "enet (baseline)")
+    assert one.verdict == "inconclusive" and math.isnan(one.ci_low) and math.isnan(one.p)
+
+
+def test_one_sample_interval_edge_cases():
+    from intrakd.report.verdict import one_sample_interval
+
+    assert all(math.isnan(v) for v in one_sample_interval(1.0, []))
+    flat = one_sample_interval(3.0, [1.0, 1.0])  # no spread: the degenerate interval [effect, effect]
+    assert flat[:3] == (2.0, 2.0, 2.0) and math.isnan(flat[3])
+    effect, low, high, df = one_sample_interval(10.0, [11.0, 12.0, 13.0])  # sd 1, se 1/sqrt 3
+    assert (effect, low, high, df) == pytest.approx((-2.0, -2.0 - T_975_DF2 / math.sqrt(3),
+                                                     -2.0 + T_975_DF2 / math.sqrt(3), 2.0))
+
+
+def test_p_values_match_scipys_tests():
+    from scipy import stats
+
+    from intrakd.report.verdict import p_value
+
+    a, b = [17.0, 18.5, 17.3, 16.1], [15.0, 17.0, 15.5]
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    assert p_value(">", welch_interval(a, b))[0] == pytest.approx(welch.pvalue)
+    assert p_value(">", welch_interval(a, b))[1] == "agree" and p_value("<", welch_interval(a, b))[1] == "disagree"
+    a3 = a[:3]
+    assert p_value(">", paired_interval(a3, b))[0] == pytest.approx(stats.ttest_rel(a3, b).pvalue)
+    # "~" with margin m on paired differences d: equivalence = the larger of the two one-sided tests (TOST),
+    # non-equivalence = the smaller of "beyond +m" and "beyond -m"; p = twice the smaller of the two
+    d = np.subtract(a3, b)
+    for m in (0.5, 2.0, 4.0):
+        tost = max(stats.ttest_1samp(d, -m, alternative="greater").pvalue,
+                   stats.ttest_1samp(d, m, alternative="less").pvalue)
+        outside = min(stats.ttest_1samp(d, m, alternative="greater").pvalue,
+                      stats.ttest_1samp(d, -m, alternative="less").pvalue)
+        p, side = p_value("~", paired_interval(a3, b), margin=m)
+        assert p == pytest.approx(min(1.0, 2 * min(tost, outside)))
+        assert side == ("agree" if tost <= outside else "disagree")
+    assert math.isnan(p_value(">", welch_interval([1.0], [2.0, 3.0]))[0])
+
+
+def test_p_below_005_exactly_when_the_raw_interval_decides():
+    from intrakd.report.verdict import p_value
+
+    rng = np.random.default_rng(0)
+    decided = 0
+    for _ in range(300):
+        a = rng.normal(rng.normal(0, 2), rng.uniform(0.1, 2), size=rng.integers(2, 6))
+        b = rng.normal(0, rng.uniform(0.1, 2), size=a.size)
+        interval = paired_interval(a, b) if rng.random() < 0.5 else welch_interval(a, b)
+        for direction in (">", "<", "~"):
+            verdict = judge(direction, interval[1], interval[2], a.size, b.size, margin=1.0)
+            p, side = p_value(direction, interval, margin=1.0)
+            assert (p < 0.05) == (verdict in ("agree", "disagree")), (direction, interval, p, verdict)
+            if p < 0.05:
+                assert side == verdict
+                decided += 1
+    assert decided > 100  # both outcomes exercised
+
+
+def test_holm_by_hand():
+    from intrakd.report.verdict import holm
+
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    out = holm([0.01, math.nan, 0.04])  # nan is not a test: m = 2
+    assert out[0] == pytest.approx(0.02) and math.isnan(out[1]) and out[2] == pytest.approx(0.04)
+    assert holm([0.6, 0.5]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_holm_within_a_claim_can_undo_a_raw_agreement():
+    from scipy import stats
+
+    # T5.improves on ApolloScape: ERFNet barely better (paired p 0.033), SwiftNet clearly better
+    erf_a, erf_b = [16.0, 18.6, 16.4], [15.0, 17.0, 15.5]  # differences 1.0, 1.6, 0.9
+    sw_a, sw_b = [30.0, 31.0, 32.0], [20.0, 21.1, 21.9]
+    rows = []
+    for model, a, b in (("erfnet", erf_a, erf_b), ("swiftnet_rn18", sw_a, sw_b)):
+        for method, values in (("intrakd", a), ("baseline", b)):
+            for seed, v in enumerate(values):
+                rows.append({"dataset": "apolloscape", "student": model, "method": method, "seed": seed, "value": v,
+                             "floor": 5.4, "metric": "miou", "data_source": "synthetic", "path": f"/{model}{method}{seed}",
+                             "init_sha256": f"{model}{seed}", "data_sha256": f"d{seed}", "base_method": method,
+                             "kernel": math.nan})
+    table = verdict_table(pd.DataFrame(rows, columns=RUN_COLUMNS + OPTION_COLUMNS))
+    erf = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
+    sw = _row(table, "T5.improves", "swiftnet_rn18 + IntRA-KD", "swiftnet_rn18 (baseline)")
+    p_erf, p_sw = stats.ttest_rel(erf_a, erf_b).pvalue, stats.ttest_rel(sw_a, sw_b).pvalue
+    assert (erf.p, sw.p) == pytest.approx((p_erf, p_sw))
+    assert p_sw < p_erf < 0.05 < 2 * p_erf  # the family of T5.improves holds these two tests (m = 2)
+    assert sw.p_holm == pytest.approx(2 * p_sw) and erf.p_holm == pytest.approx(max(2 * p_sw, p_erf))
+    assert erf.p_holm == pytest.approx(p_erf)  # step-down: the second-smallest is multiplied by 1
+    assert erf.verdict == "agree" and erf.verdict_holm == "agree" and sw.verdict_holm == "agree"
+    # a third, undecided comparison in the same claim (m = 3) pushes ERFNet's adjusted p above 0.05
+    extra = [{"dataset": "culane", "student": "erfnet", "method": m, "seed": s, "value": v, "floor": 0.0,
+              "metric": "f1", "data_source": "synthetic", "path": f"/c{m}{s}", "init_sha256": f"c{s}",
+              "data_sha256": f"c{s}", "base_method": m, "kernel": math.nan}
+             for m, vals in (("intrakd", [60.0, 70.0, 65.0]), ("baseline", [64.0, 66.0, 63.0]))
+             for s, v in enumerate(vals)]
+    table3 = verdict_table(pd.DataFrame(rows + extra, columns=RUN_COLUMNS + OPTION_COLUMNS))
+    erf3 = _row(table3, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
+    assert erf3.p_holm == pytest.approx(2 * p_erf) and erf3.verdict == "agree" and erf3.verdict_holm == "inconclusive"
+    counts = summary(table3).set_index("claim").loc["T5.improves"]
+    assert (counts["agree"], counts["agree (Holm)"]) == (2, 1)
+    md = to_markdown(table3, "synthetic", "abc")
+    assert "| p | p Holm | verdict | verdict (Holm) |" in md and "**agree** | **inconclusive** |" in md
+
+
+def test_f3_is_labelled_a_sanity_check_in_its_rows():
+    runs = _runs([("apolloscape", "erfnet", "baseline", 0, 5.0)])
+    fig3 = _scores("fig3", "mad", {"intrakd": [0.1, 0.2, 0.1], "bifpn": [0.3, 0.4, 0.35], "baseline": [0.4, 0.45, 0.42]})
+    table = verdict_table(runs, scores={"fig3": fig3})
+    assert set(table[table.claim == "F3.rational"].kind) == {"sanity check"}
+    assert set(table[table.claim != "F3.rational"].kind) == {"claim"}
+    md = to_markdown(table, "synthetic", "abc")
+    assert "| F3.rational (*sanity check*: IntRA-KD is trained to minimise this distance) | apolloscape |" in md
+    assert "sanity check, not a test of the claim" in CLAIMS["F3.rational"][1]

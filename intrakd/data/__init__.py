@@ -21,11 +21,77 @@ def build_dataset(name: str, root, split: str, *, train: bool = False, input_siz
     return module.build(root, split, train=train, input_size=input_size, crop=crop, rotate_deg=rotate_deg)
 
 
+#: The splits ``check_dataset`` compares a split with (those a tree lacks are skipped; LLAMAS reads "val" as valid).
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shared_images(name: str, root, split: str, records=None) -> dict:
+    """Images of ``split`` that another split of the same tree also holds: {other split: {"same_path": [names of
+    images listed by both], "same_content": [[name here, name there], ...] (identical bytes at another path)}},
+    only splits that share something; splits the tree lacks are skipped. Contents are hashed (SHA-256) only for
+    files whose byte size occurs in both splits, so a clean tree costs one ``stat`` per image."""
+    import os
+
+    def files(recs):
+        return {os.path.realpath(r.image): r.name for r in recs}
+
+    mine = files(records if records is not None else build_dataset(name, root, split).records)
+    by_size: dict[int, list[str]] = {}
+    for path in mine:
+        by_size.setdefault(os.path.getsize(path), []).append(path)
+    digests: dict[str, str] = {}
+
+    def digest(path):
+        if path not in digests:
+            digests[path] = _sha256(path)
+        return digests[path]
+
+    out: dict[str, dict] = {}
+    for other in SPLIT_NAMES:
+        if other == split or (name == "llamas" and {other, split} <= {"val", "valid"}):
+            continue
+        try:
+            theirs = files(build_dataset(name, root, other).records)
+        except (ValueError, FileNotFoundError):  # no such split in this tree (e.g. no test list)
+            continue
+        same_path = sorted(mine[p] for p in set(mine) & set(theirs))
+        same_content = sorted(
+            [mine[p], theirs[q]] for q in theirs if q not in mine
+            for p in by_size.get(os.path.getsize(q), ()) if digest(p) == digest(q)
+        )
+        if same_path or same_content:
+            out[other] = {"same_path": same_path, "same_content": same_content}
+    return out
+
+
+def shared_images_message(name: str, split: str, shared: dict) -> list[str]:
+    """One line per other split that shares images with ``split`` (empty when none does)."""
+    lines = []
+    for other, found in shared.items():
+        n_path, n_content = len(found["same_path"]), len(found["same_content"])
+        example = found["same_path"][0] if n_path else " = ".join(found["same_content"][0])
+        lines.append(f"{name} {split} shares {n_path + n_content} image(s) with split {other!r} ({n_path} at the same "
+                     f"path, {n_content} with identical bytes at another path; e.g. {example}): an image scored in "
+                     f"one split must not be trained on in another")
+    return lines
+
+
 def check_dataset(name: str, root, split: str, *, max_errors: int = 5) -> dict:
     """Read every image and label of a split; summary dict, or ONE ValueError naming the first bad files.
 
     Summary: {dataset, root, split, images, label_values (raw label values found), class_pixels (per train
-    class pixel counts at full size; key "255" = ignore)}.
+    class pixel counts at full size; key "255" = ignore), shared_images (:func:`shared_images`: the images this
+    split shares with another split of the tree, by path and by content; empty when none)}.
     """
     import numpy as np
 
@@ -57,4 +123,5 @@ def check_dataset(name: str, root, split: str, *, max_errors: int = 5) -> dict:
         "dataset": name, "root": str(root), "split": split, "images": len(ds),
         "label_values": sorted(values),
         "class_pixels": {str(k): int(c) for k, c in enumerate(counts) if c},
+        "shared_images": shared_images(name, root, split, ds.records),
     }

@@ -13,6 +13,7 @@ Training classes: 37 = trainIds 0..35 + 36 for noise (249) and ignored (255) mer
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,7 @@ import numpy as np
 from intrakd.data import io
 from intrakd.data.base import Record, SegDataset
 from intrakd.data.spec import DATASETS
-from intrakd.data.transforms import paste_rows
+from intrakd.data.transforms import paste_rows, round8
 from intrakd.labels import APOLLO_ID_TO_TRAIN, APOLLO_LABELS, APOLLO_NUM_CLASSES, APOLLO_TRAIN_TO_ID
 
 SPEC = DATASETS["apolloscape"]
@@ -123,6 +124,49 @@ class ApolloScape(SegDataset):
         w, h = self.full_size(i)
         ids = train_to_ids(pred_train_ids, self.records[i].image)
         return paste_rows(ids, (w, h), self.top_rows(h), fill=0)
+
+
+#: ``eval_scales`` values: one scale at the input size (default), the official test script as released, or with
+#: all four scales added.
+EVAL_SCALES = ("single", "official", "all")
+#: The official multi-scale test (Codes-for-IntRA-KD ``test_{erfnet,pspnet}_multi_scale.py``; intrakd_method.md
+#: §5.1): the kept rows (3384 x 1010) resized to these (W, H) (x0.5, 0.55, 0.48, 0.6); at each, 4 corner crops of
+#: ``test_size x test_size/3`` whose raw logits are summed and divided by the per-pixel crop coverage.
+TEST_SCALES = ((1692, 505), (1861, 556), (1624, 485), (2030, 606))
+#: test_size x test_size/3 per script (ERFNet 1440, PSPNet 1410); the other students take ERFNet's.
+TEST_CROPS = {"erfnet": (1440, 480), "pspnet_r101": (1410, 470)}
+#: The scales whose averaged logits are summed (bilinearly resized to scale 0's size): the released script computes
+#: scale 0 but never adds it (its ``if cnt > 0``), so "official" sums scales 1-3; "all" sums the four.
+USED_SCALES = {"official": (1, 2, 3), "all": (0, 1, 2, 3)}
+
+
+@dataclass(frozen=True)
+class MultiScaleTest:
+    """A multi-scale test's geometry on one tree: ``sizes`` (W, H) of every scale (scale 0 = the network input
+    size), the (W, H) ``crop`` taken at the 4 corners of each, and the ``used`` scales whose logits are summed."""
+
+    sizes: tuple
+    crop: tuple
+    used: tuple
+
+
+def multiscale_test(input_size, model: str, mode: str) -> MultiScaleTest | None:
+    """The official 4-scale test scaled to a tree whose network input is ``input_size`` (the genuine 1692 x 505
+    gives the script's sizes exactly); None for ``mode`` "single". Crops are rounded to multiples of 8 (the
+    networks' strides: PSPNet's 1410 x 470 becomes 1408 x 472) and kept inside the smallest scale."""
+    if mode not in EVAL_SCALES:
+        raise ValueError(f"eval_scales {mode!r}: expected one of {', '.join(EVAL_SCALES)}")
+    if mode == "single":
+        return None
+    (w0, h0), (pw, ph) = (int(v) for v in input_size), TEST_SCALES[0]
+    sizes = tuple((int(round(w0 * w / pw)), int(round(h0 * h / ph))) for w, h in TEST_SCALES)
+    cw, ch = TEST_CROPS.get(model, TEST_CROPS["erfnet"])
+    crop = (min(round8(w0 * cw / pw), min(w for w, _ in sizes) // 8 * 8),
+            min(round8(h0 * ch / ph), min(h for _, h in sizes) // 8 * 8))
+    if min(crop) < 8 or any(2 * c < max(s[k] for s in sizes) for k, c in enumerate(crop)):
+        raise ValueError(f"input_size {tuple(input_size)} is too small for the multi-scale test (crop {crop} must be "
+                         f"at least 8 and cover every scale {sizes} with its 4 corners)")
+    return MultiScaleTest(sizes, crop, USED_SCALES[mode])
 
 
 def build(root, split: str, *, train: bool = False, input_size=None, crop=None, rotate_deg=None) -> ApolloScape:

@@ -168,6 +168,13 @@ class SegDataset:
             "name": rec.name,
         }
 
+    def eval_image(self, i: int, size: tuple[int, int]):
+        """Record ``i``'s image as the network sees it at evaluation, its kept rows resized to ``size`` (W, H)
+        rather than ``input_size`` (the scales of a multi-scale test): a float32 C x H x W tensor."""
+        image = self.read_image(i)
+        image, _ = transforms.resize_pair(image[self.top_rows(image.shape[0]):], None, _size("size", size))
+        return transforms.normalise(image, self.spec.mean, self.spec.std, self.spec.channel_order)
+
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, n={len(self)}, "
                 f"train={self.train}, input_size={self.input_size}, crop={self.crop})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from intrakd.data.spec import DATASETS
 
@@ -19,10 +20,12 @@ def _synth(args) -> int:
 
 
 def _check(args) -> int:
-    from intrakd.data import check_dataset
+    from intrakd.data import check_dataset, shared_images_message
 
     summary = check_dataset(args.dataset, args.root, args.split)
     print(json.dumps(summary) if args.json else json.dumps(summary, indent=1))
+    for line in shared_images_message(args.dataset, args.split, summary["shared_images"]):
+        print(f"intrakd data check: warning: {line}", file=sys.stderr)
     return 0
 
 

@@ -32,6 +32,10 @@ class DatasetSpec:
     rotate_deg: float  # training rotation range +- degrees (applied with probability 0.5)
     hflip: bool  # random horizontal flip during training
     num_lanes: int = 0  # lane slots (classes 1..num_lanes) for lane datasets
+    # Evaluation: True = the logits are resized bilinearly to the label size before the argmax (Cityscapes' official
+    # practice); False = argmax at the network's size, the prediction nearest-resized (the ApolloScape submission
+    # pipeline: argmax at 1692x505, nearest resize to 3384x1010).
+    upsample_logits: bool = False
 
     def __post_init__(self) -> None:
         if len(self.class_weights) != self.num_classes:
@@ -79,7 +83,7 @@ DATASETS: dict[str, DatasetSpec] = {
         class_weights=(1.0,) * CITYSCAPES_NUM_CLASSES, has_exist=False, metric="miou",
         paper_input_size=(1024, 512), paper_train_crop=None, mean=(123.675, 116.28, 103.53),
         std=(58.395, 57.12, 57.375), channel_order="RGB", genuine_size=(2048, 1024), crop_top=0,
-        train_scale=(0.5, 2.0), rotate_deg=0.0, hflip=True,
+        train_scale=(0.5, 2.0), rotate_deg=0.0, hflip=True, upsample_logits=True,
     ),
 }
 

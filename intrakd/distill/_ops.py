@@ -102,3 +102,40 @@ def valid_mask(label: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def zero_like(ref: torch.Tensor) -> torch.Tensor:
     return ref.new_zeros(())
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; the gradient multiplied by ``k`` on the way back."""
+
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.k = k
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.k, None
+
+
+def global_batch(x: torch.Tensor) -> torch.Tensor:
+    """The batch of every process of the default ``torch.distributed`` group, concatenated in rank order (``x``
+    itself in one process), for terms that relate the images of a batch to each other (IRG's edges).
+
+    The other processes' slices are constants here; this process's slice keeps its graph, its gradient multiplied
+    by the world size W: every process computes the same loss L of the global batch, so the gradient it reaches
+    for its own images is W x dL/df_local after DDP averages the processes' parameter gradients (divides by W),
+    the sum over processes is exactly the one-process gradient of L on the global batch. Every process must hold
+    a batch of the same shape (the engine's DistributedSampler pads the data set to equal shares)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    world, rank = dist.get_world_size(), dist.get_rank()
+    send = x.detach().contiguous()
+    if dist.get_backend() == "gloo" and send.dtype not in (torch.float32, torch.float64):
+        send = send.float()  # not every gloo build gathers bf16/fp16: gather in fp32, hand back x's dtype
+    parts = [torch.empty_like(send) for _ in range(world)]
+    dist.all_gather(parts, send)
+    parts = [p.to(x.dtype) for p in parts]
+    parts[rank] = _ScaleGrad.apply(x, float(world)) if x.requires_grad else x
+    return torch.cat(parts)

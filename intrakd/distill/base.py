@@ -1,7 +1,7 @@
 """The one interface every distillation method implements (RepDistiller ``distiller_zoo`` style).
 
 A method is one file in ``intrakd/distill/``, registered by name with :func:`register_method`, and built by
-the engine as ``build_method(name, student, teacher, num_classes, weights=..., **options)``.
+the engine as ``build_method(name, student, teacher, num_classes, weights=..., total_steps=..., **options)``.
 It is an ``nn.Module`` whose own parameters are its training-only extras (adaptors, auxiliary heads, the
 SKD discriminator...): the engine puts ``method.parameters()`` into its optimiser, saves ``method.state_dict()``
 in the resume checkpoint and never exports them with the student (they are dropped at inference).
@@ -13,10 +13,13 @@ Class attributes
   ``default_options`` (option name -> default, schedules included; unknown names raise ``ValueError``);
   ``description`` (one line); ``knowledge_form`` (the supplement's Table 4 row the method stands for, or None).
 Construction
-  ``Method(student, teacher, num_classes, weights=None, **options)``: ``student``/``teacher`` are
-  :class:`intrakd.models.base.SegModel` instances (teacher ``None`` for self-distillation); the method reads
+  ``Method(student, teacher, num_classes, weights=None, total_steps=None, **options)``: ``student``/``teacher``
+  are :class:`intrakd.models.base.SegModel` instances (teacher ``None`` for self-distillation); the method reads
   their ``feature_info`` / ``tap_roles`` / ``tap_groups`` to size its extras and never registers a model as a
-  sub-module (so no teacher or student parameter is ever one of its own).
+  sub-module (so no teacher or student parameter is ever one of its own). ``total_steps`` is the run's number of
+  training iterations (the engine passes it; ``step`` below counts from 0 to ``total_steps - 1``): methods with a
+  schedule in fractions of the run (SAD's ``start_fraction``) read it as ``self.total_steps``; it is not an option
+  (it belongs to the run, not to the method's settings) and stays None outside a run.
 Call (inside the engine's autocast region)
   ``losses = method(s_out, t_out, batch, step=it, epoch=epoch)`` with the models' output dicts (``t_out``
   computed under ``torch.no_grad()``; ``None`` without teacher), the batch dict (``image``, ``label``
@@ -49,8 +52,14 @@ class Distiller(nn.Module):
     default_options: ClassVar[dict] = {}
     knowledge_form: ClassVar[str | None] = None
 
-    def __init__(self, student, teacher, num_classes: int, weights: dict[str, float] | None = None, **options):
+    def __init__(self, student, teacher, num_classes: int, weights: dict[str, float] | None = None, *,
+                 total_steps: int | None = None, **options):
         super().__init__()
+        if total_steps is not None and (isinstance(total_steps, bool) or not isinstance(total_steps, int)
+                                        or total_steps < 1):
+            raise ValueError(f"method {self.name!r}: total_steps must be a positive integer (the run's training "
+                             f"iterations) or None, got {total_steps!r}")
+        self.total_steps = total_steps
         unknown = set(weights or {}) - set(self.default_weights)
         if unknown:
             raise ValueError(

@@ -7,6 +7,13 @@ transformation Lambda(b) = ||pool(f_b^mid) - chanpool(f_b^high)||^2 / max, the 1
 vertex term = MSE of the logits. L = 0.1 vertex + 5 mean-edge + 5 transformation (AberHu weights). Edges
 and transformation are channel-agnostic, so no adaptor. Needs B >= 3: with B = 2 the max-normalised edge
 matrix is the constant [[0, 1], [1, 0]] for both networks (no gradient), with B = 1 everything is zero.
+
+Under DDP the instances are the *global* batch: the edge and transformation terms (relations between the images
+of a batch, normalised by the batch's max) are computed on every process's maps gathered in rank order
+(:func:`intrakd.distill._ops.global_batch`), so their value and, once DDP has averaged the processes' gradients,
+their gradient equal one process's on the same global batch (tested with 2 gloo processes). Without it, 4
+processes at batch 8 would see 2 images each and an edge term of exactly 0. The vertex term is a per-pixel mean:
+computed per process, DDP's average makes it the global batch's.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._ops import paired_taps, resize
+from ._ops import global_batch, paired_taps, resize
 from .base import Distiller, register_method
 
 
@@ -58,10 +65,12 @@ class IRG(Distiller):
 
     def forward(self, s_out, t_out, batch, step=0, epoch=0):
         zs, zt = s_out["logits"], resize(t_out["logits"].detach(), s_out["logits"].shape[-2:])
-        fs = [s_out["feats"][n] for n in self.s_names] + [zs]
-        ft = [t_out["feats"][n].detach() for n in self.t_names] + [zt]
+        vertex = F.mse_loss(zs, zt)  # per pixel: the processes' mean (DDP) is the global batch's
+        # instances = the global batch (every process's images, in rank order; one process: its own batch)
+        fs = [global_batch(s_out["feats"][n]) for n in self.s_names] + [global_batch(zs)]
+        ft = [global_batch(t_out["feats"][n].detach()) for n in self.t_names] + [global_batch(zt)]
         edge = sum(F.mse_loss(edge_matrix(a), edge_matrix(b)) for a, b in zip(fs, ft)) / len(fs)
-        out = {"vertex": self.weights["vertex"] * F.mse_loss(zs, zt), "edge": self.weights["edge"] * edge}
+        out = {"vertex": self.weights["vertex"] * vertex, "edge": self.weights["edge"] * edge}
         if len(self.s_names) >= 2:
             trans = F.mse_loss(transformation(fs[0], fs[1]), transformation(ft[0], ft[1]))
             out["transform"] = self.weights["transform"] * trans

@@ -115,6 +115,9 @@ class RunConfig:
     val_every: int = _setting(1, minimum=0)  # epochs between validations (0: only at the end)
     max_iters_per_epoch: int | None = _setting(None, minimum=1)  # cap for smoke runs
     max_eval_images: int | None = _setting(None, minimum=1)
+    # ApolloScape's test: "single" (one scale at input_size), "official" (test_*_multi_scale.py as released: 4 scales
+    # x 4 corner crops, scale 0 computed but never added), "all" (the four scales added); see intrakd.data.apolloscape
+    eval_scales: str = _setting("single", enum=["single", "official", "all"])
     num_workers: int = _setting(0, minimum=0)
     threads: int = _setting(0, scope="run", minimum=0)  # torch intra-op threads (0: torch's default); the job's
     device: str = _setting("auto", scope="run")  # "auto" | "cpu" | "cuda" | "cuda:N"
@@ -188,6 +191,9 @@ class RunConfig:
             if self.device not in ("auto", "cpu", "cuda"):
                 raise ValueError(f"device {self.device!r} with nproc {self.nproc}: expected 'auto', 'cpu' or 'cuda' "
                                  "(each process takes the GPU numbered by its LOCAL_RANK)")
+        if self.eval_scales != "single" and self.dataset != "apolloscape":
+            raise ValueError(f"eval_scales {self.eval_scales!r} is ApolloScape's multi-scale test; dataset "
+                             f"{self.dataset!r} has none: use 'single'")
         if not float(self.min_lr) < float(self.lr):
             raise ValueError(f"min_lr must be >= 0 and below lr ({self.lr}), got {self.min_lr!r}")
         from intrakd.models.pretrained import check_request

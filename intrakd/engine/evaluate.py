@@ -2,13 +2,18 @@
 
 Single-scale inference at the loader's input size; predictions are mapped back to the genuine label space and
 resolution by the dataset (``restore_prediction``) and scored by ``intrakd.metrics`` exactly as the official tool
-would score a submission. (The paper's ApolloScape numbers used a 4-scale, 4-crop test; see the README.)
+would score a submission. Where the dataset's spec says so (``upsample_logits``: Cityscapes), the logits are
+resized bilinearly to the label size before the argmax, as Cityscapes evaluations do; elsewhere the argmax is
+taken at the network's size and the prediction nearest-resized (ApolloScape's submission pipeline).
+ApolloScape's official multi-scale test (4 scales x 4 corner crops, the paper's numbers) is the run option
+``eval_scales`` (:func:`intrakd.data.apolloscape.multiscale_test`, :func:`multiscale_logits`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -73,16 +78,61 @@ def per_class(result: dict) -> dict | None:
     return None
 
 
+@torch.no_grad()
+def multiscale_logits(model, dataset, idx: int, device: torch.device, test, amp: bool = False) -> torch.Tensor:
+    """C x H0 x W0 logits of image ``idx`` at scale 0's size (the network input size) by the multi-scale test
+    ``test`` (:class:`intrakd.data.apolloscape.MultiScaleTest`), as the official ``test_*_multi_scale.py``: at each
+    used scale the image's kept rows are resized to that scale, its 4 corner crops' raw logits summed and divided by
+    the per-pixel crop coverage, resized bilinearly to scale 0's size; the scales are then averaged (the script
+    divides by 4: the argmax is the same)."""
+    model.eval()
+    w0, h0 = test.sizes[0]
+    cw, ch = test.crop
+    total = None
+    for k in test.used:
+        w, h = test.sizes[k]
+        image = dataset.eval_image(idx, (w, h)).to(device)
+        corners = ((0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch))  # (x, y) of each crop
+        crops = torch.stack([image[:, y:y + ch, x:x + cw] for x, y in corners])
+        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+            out = model(crops)["logits"]
+        out = out.float() if out.shape[-2:] == (ch, cw) else F.interpolate(
+            out.float(), size=(ch, cw), mode="bilinear", align_corners=False)
+        acc = out.new_zeros((out.shape[1], h, w))
+        count = out.new_zeros((1, h, w))
+        for (x, y), logits in zip(corners, out):
+            acc[:, y:y + ch, x:x + cw] += logits
+            count[:, y:y + ch, x:x + cw] += 1
+        avg = acc / count
+        if (w, h) != (w0, h0):
+            avg = F.interpolate(avg[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
+        total = avg if total is None else total + avg
+    return total / len(test.used)
+
+
+def label_size_logits(logits: torch.Tensor, dataset, idx: int) -> torch.Tensor:
+    """C x h x w logits resized bilinearly (align_corners False) to the kept rows of image ``idx`` at full size:
+    the Cityscapes practice of upsampling the logits, not the argmax (``DatasetSpec.upsample_logits``)."""
+    w, h = dataset.full_size(idx)
+    size = (h - dataset.top_rows(h), w)
+    if tuple(logits.shape[-2:]) == size:
+        return logits
+    return F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]
+
+
 def evaluate(model, dataset, spec, device: torch.device, *, batch_size: int = 2, max_images: int | None = None,
-             num_workers: int = 0, amp: bool = False) -> dict:
-    """Score ``model`` on ``dataset`` with ``spec.metric``; returns {"metric", "value" (paper units), ...}."""
+             num_workers: int = 0, amp: bool = False, multiscale=None) -> dict:
+    """Score ``model`` on ``dataset`` with ``spec.metric``; returns {"metric", "value" (paper units), ...}.
+    ``multiscale``: a :class:`intrakd.data.apolloscape.MultiScaleTest` (ApolloScape only), None = one scale."""
     if max_images is not None and max_images < len(dataset):
         dataset_view = Subset(dataset, range(max_images))
     else:
         dataset_view = dataset
     loader = DataLoader(dataset_view, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    if multiscale is not None and spec.name != "apolloscape":
+        raise ValueError(f"{spec.name}: the multi-scale test is ApolloScape's (eval_scales 'single' elsewhere)")
     if spec.metric == "miou":
-        return _evaluate_segmentation(model, dataset, spec, loader, device, amp)
+        return _evaluate_segmentation(model, dataset, spec, loader, device, amp, multiscale)
     if spec.metric == "f1":
         return _evaluate_culane(model, dataset, loader, device, amp)
     if spec.metric == "map":
@@ -90,12 +140,24 @@ def evaluate(model, dataset, spec, device: torch.device, *, batch_size: int = 2,
     raise ValueError(f"{spec.name}: unknown metric {spec.metric!r}; valid: miou, f1, map")
 
 
-def _evaluate_segmentation(model, dataset, spec, loader, device, amp) -> dict:
+def _segmentation_logits(model, dataset, loader, device, amp, multiscale):
+    """(index, logits) of every image of ``loader``: one scale by batches, or the multi-scale test image by image."""
+    if multiscale is None:
+        for idx, logits, _exist in predict(model, loader, device, amp):
+            yield idx, logits
+        return
+    for idx in range(len(loader.dataset)):  # the loader's dataset is the first max_images of ``dataset``
+        yield idx, multiscale_logits(model, dataset, idx, device, multiscale, amp)
+
+
+def _evaluate_segmentation(model, dataset, spec, loader, device, amp, multiscale=None) -> dict:
     from intrakd.metrics.segmentation import SegEvaluator
 
     evaluator = SegEvaluator(spec.name)
     pixel_correct = pixel_total = 0
-    for idx, logits, _exist in predict(model, loader, device, amp):
+    for idx, logits in _segmentation_logits(model, dataset, loader, device, amp, multiscale):
+        if spec.upsample_logits:
+            logits = label_size_logits(logits, dataset, idx)
         pred = logits.argmax(0).to("cpu", torch.uint8).numpy()
         restored = dataset.restore_prediction(idx, pred)
         gt = dataset.raw_label(idx)
@@ -103,13 +165,17 @@ def _evaluate_segmentation(model, dataset, spec, loader, device, amp) -> dict:
         pixel_correct += int(np.count_nonzero(restored == gt))
         pixel_total += gt.size
     result = evaluator.result()
-    return {
+    out = {
         "metric": "miou",
         "value": paper_units("miou", result["miou"]),
         "per_class": result["per_class"],
         "pixel_accuracy": pixel_correct / max(pixel_total, 1),
         "num_images": len(loader.dataset),
     }
+    if multiscale is not None:
+        out["multiscale"] = {"sizes": [list(s) for s in multiscale.sizes], "crop": list(multiscale.crop),
+                             "used_scales": list(multiscale.used)}
+    return out
 
 
 def _evaluate_culane(model, dataset, loader, device, amp) -> dict:

@@ -50,7 +50,7 @@ _FINGERPRINT_NAMES = {new: old for old, new in RENAMED.items()}
 #: RunConfig keys added after checkpoints were first written, with the values that keep a run as it was: left out of
 #: the fingerprint at those values, so a checkpoint written before they existed is still resumed.
 LATER_KEYS = ("backbone_weights", "lr_schedule", "min_lr", "betas", "head_lr_mult", "backbone_lr_mult",
-              "backbone_wd_mult", "bias_lr_mult", "no_decay_norm_bias")
+              "backbone_wd_mult", "bias_lr_mult", "no_decay_norm_bias", "eval_scales")
 #: The checkpoint replaced by the newest one, kept beside ``ckpt/last.pt`` (see Trainer.save_checkpoint).
 PREVIOUS_CHECKPOINT = "prev.pt"
 CHECKPOINT_KEYS = {"epoch", "elapsed", "student", "method", "optimizer", "scaler", "history", "fingerprint"}
@@ -136,6 +136,19 @@ class Trainer:
             crop=tuple(cfg.crop) if cfg.crop else None, rotate_deg=cfg.rotate_deg, **size,
         )
         self.eval_set = build_dataset(cfg.dataset, cfg.data_root, cfg.eval_split, train=False, **size)
+        self.multiscale = None
+        if cfg.eval_scales != "single":  # ApolloScape's multi-scale test (RunConfig.validate checked the dataset)
+            from intrakd.data.apolloscape import multiscale_test
+
+            self.multiscale = multiscale_test(self.eval_set.input_size, cfg.model, cfg.eval_scales)
+
+        # the schedule, known before the method is built (SAD's start_fraction reads total_steps); per process: an
+        # equal share of the (padded) data set in batches of batch_size / world_size
+        self.local_batch = cfg.batch_size // self.group.world_size
+        self.iters_per_epoch = math.ceil(math.ceil(len(self.train_set) / self.group.world_size) / self.local_batch)
+        if cfg.max_iters_per_epoch:
+            self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
+        self.total_iters = self.iters_per_epoch * cfg.epochs
 
         # Common random numbers: the student's initial weights depend on the seed alone (nothing above draws from
         # the RNG, and the teacher and the method are built after it), so runs of one seed start equal whatever
@@ -159,7 +172,7 @@ class Trainer:
                 p.requires_grad_(False)
         self.method = build_method(
             cfg.method, self.student, self.teacher, self.spec.num_classes,
-            weights=cfg.method_weights or None, **cfg.method_options,
+            weights=cfg.method_weights or None, total_steps=self.total_iters, **cfg.method_options,
         ).to(self.device)
         if cfg.channels_last:
             self.student.to(memory_format=torch.channels_last)
@@ -185,12 +198,6 @@ class Trainer:
             self.teacher_forward = torch.compile(self.teacher)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
 
-        # per process: an equal share of the (padded) data set in batches of batch_size / world_size
-        self.local_batch = cfg.batch_size // self.group.world_size
-        self.iters_per_epoch = math.ceil(math.ceil(len(self.train_set) / self.group.world_size) / self.local_batch)
-        if cfg.max_iters_per_epoch:
-            self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
-        self.total_iters = self.iters_per_epoch * cfg.epochs
         self.ckpt_path = cfg.out / "ckpt" / "last.pt"
         self.history: list[dict] = []
         self.matched_size: int | None = None
@@ -392,10 +399,13 @@ class Trainer:
         row.update({f"loss_{k}": v / max(steps, 1) for k, v in sums.items()})
         return row
 
-    def validate_now(self) -> dict:
+    def validate_now(self, final: bool = True) -> dict:
+        """The run's metric on the evaluation set; the multi-scale test (``eval_scales``) only for the ``final``
+        score (the per-epoch validations before it stay at one scale, as the official training scripts' are)."""
         return evaluate(
             self.student, self.eval_set, self.spec, self.device, batch_size=self.cfg.batch_size,
             max_images=self.cfg.max_eval_images, amp=self.amp_dtype is not None,
+            multiscale=self.multiscale if final else None,
         )
 
     def floor_now(self) -> dict:
@@ -440,7 +450,7 @@ class Trainer:
                 row = self.train_epoch(epoch)
                 last = epoch + 1 == cfg.epochs
                 if group.is_main and (last or (cfg.val_every and (epoch + 1) % cfg.val_every == 0)):
-                    result = self.validate_now()
+                    result = self.validate_now(final=last)
                     row[f"val_{result['metric']}"] = result["value"]
                 row["epoch_seconds"] = round(time.perf_counter() - t_epoch, 3)
                 self.history.append(row)

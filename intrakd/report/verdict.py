@@ -11,8 +11,19 @@ Which interval (column ``test``): the engine gives runs of one seed common rando
 weights and the same training data in the same order, whatever the method; ``init_sha256`` / ``data_sha256`` in
 their metrics.json). When both sides ran the same seeds and every seed's pair shares both digests, the sides are
 paired by seed and the interval is the paired t-interval of the per-seed differences (``paired t (seeds)``);
-otherwise (a teacher against students, other seeds, runs without digests) Welch's interval for unpaired samples
-(``Welch t (seeds)``).
+otherwise (other seeds, runs without digests) Welch's interval for unpaired samples (``Welch t (seeds)``). A
+teacher trained with one seed (``T123.teacher``: the presets train one teacher per dataset) against students with
+several: the one-sample t-interval of the students' seeds around the teacher's value (``one-sample t (seeds)``),
+which treats the teacher's value as fixed (its own seed variation is not measured; Welch would need 2 teachers).
+
+Multiple comparisons (columns ``p``, ``p_holm``, ``verdict_holm``): a claim is tested by up to 42 comparisons, so
+beside each raw interval the table gives the two-sided p-value of the same t statistic and its Holm adjustment
+within the claim (the rows of one claim with a p-value form one family; ``not learned`` rows stay in it, which is
+conservative). ``p`` < 0.05 exactly when the raw 95 % interval gives ``agree`` or ``disagree``: for ``>`` / ``<``
+it is twice the smaller one-sided p-value (difference on the claimed side, on the other side); for ``~`` twice
+the smaller of the equivalence p-value (both one-sided tests against -margin and +margin, their larger p) and the
+non-equivalence one (beyond +margin or beyond -margin, their smaller p). ``verdict_holm`` is the raw verdict's
+direction where ``p_holm`` < 0.05, ``inconclusive`` where it is not; ``not learned`` and ``not run`` stay.
 
 A side whose mean lies less than ``LEARNED_MARGIN`` above its floor (the all-background predictor on the same images,
 ``floor`` in metrics.json) has not learned the task: the row's verdict is ``not learned`` whatever its interval, and
@@ -27,6 +38,11 @@ figures step writes (``SCORE_FILES``): each run's per-image mIoU, and each stude
 the teacher's affinity graph, paired over the same evaluation images of one seed's runs: ``effect`` = mean of the
 per-image differences with its paired t-interval (unit ``images``). That interval is over images, not seeds: it
 says the difference holds across the scenes, not that it survives retraining.
+
+``F3.rational`` is a sanity check, not a test of the claim (column ``kind``): the distance it scores, the
+student's affinity graph against the teacher's, is the very quantity IntRA-KD's graph term minimises, so
+``agree`` for IntRA-KD against another method is expected by construction; it checks the distillation took
+effect, not that the graph is more "rational" (the paper defines rational only by its figure).
 
 A comparison with no run on one side is ``not run``. Claims are defined here once (id, source, the paper's
 wording); their paper values come from ``paper_results.yaml``. Nothing here trains or imports torch.
@@ -50,6 +66,11 @@ LEVEL = 0.95
 DEFAULT_STABLE_MARGIN = 0.5
 VERDICTS = ("agree", "disagree", "inconclusive", NOT_LEARNED, "not run")
 PAIRED_SEEDS, WELCH_SEEDS, PAIRED_IMAGES = "paired t (seeds)", "Welch t (seeds)", "paired t (images)"
+ONE_SAMPLE_SEEDS = "one-sample t (seeds)"
+#: claim -> why its rows are a sanity check rather than a test of the claim (column ``kind``)
+SANITY_CHECKS = {
+    "F3.rational": "IntRA-KD is trained to minimise this distance",
+}
 
 #: id -> (source, the paper's wording). Quotes are the supplement's text; "[table]" marks a claim the paper makes
 #: only through its table (bold best rows, ordering of the printed numbers).
@@ -114,14 +135,15 @@ CLAIMS: dict[str, tuple[str, str]] = {
     "F3.rational": (
         "Supp. §5, Fig. 3",
         "\"IntRA-KD not only improves the predictions of ERFNet, but also makes the generated affinity graph more "
-        "rational compared with BiFPN\" (tested as: the student's affinity graph lies closer to the teacher's, "
-        "per-image mean absolute difference, paired over evaluation images).",
+        "rational compared with BiFPN\" (sanity check, not a test of the claim: the student's affinity graph lies "
+        "closer to the teacher's, per-image mean absolute difference paired over evaluation images, which is what "
+        "IntRA-KD's graph term minimises, so agreement is expected by construction).",
     ),
 }
 
 OUT_COLUMNS = ["claim", "source", "dataset", "metric", "unit", "a", "b", "direction", "margin", "paper_a", "paper_b",
                "paper_effect", "mean_a", "sd_a", "n_a", "floor_a", "mean_b", "sd_b", "n_b", "floor_b", "test", "effect",
-               "ci_low", "ci_high", "df", "verdict"]
+               "ci_low", "ci_high", "df", "verdict", "p", "p_holm", "verdict_holm", "kind"]
 #: claim -> (figure id, score column, metric name, claimed direction of IntRA-KD against each other method)
 IMAGE_CLAIMS = {"F2.more_accurate": ("fig2", "score", "image miou", ">"), "F3.rational": ("fig3", "mad", "graph mad", "<")}
 _NEEDED = ("dataset", "student", "method", "value")
@@ -167,6 +189,72 @@ def paired_interval(a, b, level: float = LEVEL) -> tuple[float, float, float, fl
         return effect, effect, effect, math.nan
     half = float(stats.t.ppf(0.5 + level / 2, d.size - 1)) * se
     return effect, effect - half, effect + half, float(d.size - 1)
+
+
+def one_sample_interval(value: float, b, level: float = LEVEL) -> tuple[float, float, float, float]:
+    """(value - mean(b), low, high, df) of the two-sided ``level`` one-sample t-interval: ``value`` (one teacher
+    run) taken as fixed, ``b`` (the students' seeds) as the sample; the paired interval of ``value`` repeated
+    against ``b`` (same edge cases: fewer than two values nan bounds, none all nan, no spread [effect, effect])."""
+    b = np.asarray(b, dtype=float)
+    return paired_interval(np.full(b.shape, float(value)), b, level)
+
+
+def _t_tails(x: float, se: float, df: float) -> tuple[float, float]:
+    """(P(T >= x / se), P(T <= x / se)) for Student's t with ``df``; se 0 (no spread): by the sign of x."""
+    if se == 0:
+        return (0.0, 1.0) if x > 0 else (1.0, 0.0) if x < 0 else (0.5, 0.5)
+    t = x / se
+    return float(stats.t.sf(t, df)), float(stats.t.cdf(t, df))
+
+
+def p_value(direction: str, interval: tuple, margin: float = DEFAULT_STABLE_MARGIN,
+            level: float = LEVEL) -> tuple[float, str | None]:
+    """(two-sided p-value, the direction it points to: "agree" / "disagree") of the t statistic behind
+    ``interval`` = (effect, low, high, df) from one of the interval functions; (nan, None) when the interval is
+    undefined. p < 1 - ``level`` exactly when :func:`judge` gives that interval ``agree`` or ``disagree``."""
+    effect, low, high, df = interval
+    if any(math.isnan(v) for v in (effect, low, high)):
+        return math.nan, None
+    se = 0.0 if math.isnan(df) else (high - effect) / float(stats.t.ppf(0.5 + level / 2, df))
+    if direction in (">", "<"):
+        above, below = _t_tails(effect, se, df)
+        p_agree, p_disagree = (above, below) if direction == ">" else (below, above)
+    elif direction == "~":
+        p_agree = max(_t_tails(effect + margin, se, df)[0], _t_tails(effect - margin, se, df)[1])
+        p_disagree = min(_t_tails(effect - margin, se, df)[0], _t_tails(effect + margin, se, df)[1])
+    else:
+        raise ValueError(f"direction must be '>', '<' or '~', got {direction!r}")
+    return min(1.0, 2 * min(p_agree, p_disagree)), ("agree" if p_agree <= p_disagree else "disagree")
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (nan entries are not tests: they stay nan and do not count in m)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, math.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    m = tested.size
+    running = 0.0
+    for rank, i in enumerate(tested[np.argsort(p[tested], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _with_holm(table: pd.DataFrame, level: float = LEVEL) -> pd.DataFrame:
+    """``p_holm`` (Holm within each claim) and ``verdict_holm`` from the rows' ``p`` and their raw verdicts."""
+    table = table.copy()
+    table["p_holm"] = math.nan
+    for _claim, idx in table.groupby("claim", sort=False).groups.items():
+        table.loc[idx, "p_holm"] = holm(table.loc[idx, "p"].to_numpy(dtype=float))
+    alpha = 1 - level
+
+    def corrected(r):
+        if r.verdict not in ("agree", "disagree"):
+            return r.verdict
+        return r.verdict if r.p_holm < alpha else "inconclusive"
+
+    table["verdict_holm"] = [corrected(r) for r in table.itertuples()]
+    return table
 
 
 def judge(direction: str, low: float, high: float, n_a: int, n_b: int, margin: float = DEFAULT_STABLE_MARGIN) -> str:
@@ -381,17 +469,21 @@ def image_rows(scores: dict | None, level: float = LEVEL, runs: pd.DataFrame | N
                 "paper_a": math.nan, "paper_b": math.nan, "paper_effect": math.nan,
                 "floor_a": _floor(sides[0]) if sides[0] is not None else math.nan,
                 "floor_b": _floor(sides[1]) if sides[1] is not None else math.nan,
-                **_outcome(a, b, direction, paired_interval(a, b, level), learned=status, test=PAIRED_IMAGES),
+                **_outcome(a, b, direction, paired_interval(a, b, level), learned=status, test=PAIRED_IMAGES,
+                           level=level),
+                "kind": _kind(claim),
             })
     return rows
 
 
 def _outcome(a: np.ndarray, b: np.ndarray, direction: str, interval: tuple,
-             margin: float = DEFAULT_STABLE_MARGIN, learned=(None, None), test: str = WELCH_SEEDS) -> dict:
-    """The measured columns of a comparison row: each side's mean, sd and n, the interval and the verdict
-    (``not learned`` when a side is known not to have learned, see ``learned``)."""
+             margin: float = DEFAULT_STABLE_MARGIN, learned=(None, None), test: str = WELCH_SEEDS,
+             level: float = LEVEL) -> dict:
+    """The measured columns of a comparison row: each side's mean, sd and n, the interval, the verdict (``not
+    learned`` when a side is known not to have learned, see ``learned``) and the p-value of the interval's test."""
     effect, low, high, df = interval
     verdict = judge(direction, low, high, a.size, b.size, margin)
+    p = p_value(direction, interval, margin, level)[0] if a.size and b.size else math.nan
     if verdict != "not run" and False in learned:
         verdict = NOT_LEARNED
     return {
@@ -401,7 +493,7 @@ def _outcome(a: np.ndarray, b: np.ndarray, direction: str, interval: tuple,
         "n_b": int(b.size),
         "test": test if a.size and b.size else "",
         "effect": effect, "ci_low": low, "ci_high": high, "df": df,
-        "verdict": verdict,
+        "verdict": verdict, "p": p,
     }
 
 
@@ -429,6 +521,8 @@ def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARG
         a, b = side_a["value"].to_numpy(dtype=float), side_b["value"].to_numpy(dtype=float)
         if common_random_numbers(side_a, side_b):
             test, interval = PAIRED_SEEDS, paired_interval(a, b, level)
+        elif comp["side_a"][1] == "teacher" and a.size == 1:  # one teacher seed: the students around its value
+            test, interval = ONE_SAMPLE_SEEDS, one_sample_interval(a[0], b, level)
         else:
             test, interval = WELCH_SEEDS, welch_interval(a, b, level)
         rows.append({
@@ -438,15 +532,29 @@ def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARG
             "margin": comp["margin"], "paper_a": comp["paper_a"], "paper_b": comp["paper_b"],
             "paper_effect": comp["paper_a"] - comp["paper_b"], "floor_a": _floor(side_a), "floor_b": _floor(side_b),
             **_outcome(a, b, comp["direction"], interval, stable_margin,
-                       learned=(_learned(side_a, metric), _learned(side_b, metric)), test=test),
+                       learned=(_learned(side_a, metric), _learned(side_b, metric)), test=test, level=level),
+            "kind": _kind(comp["claim"]),
         })
     rows += image_rows(scores, level, runs)
-    return pd.DataFrame(rows, columns=OUT_COLUMNS)
+    return _with_holm(pd.DataFrame(rows, columns=[c for c in OUT_COLUMNS if c not in ("p_holm", "verdict_holm")]),
+                      level)[OUT_COLUMNS]
+
+
+def _kind(claim: str) -> str:
+    return "sanity check" if claim in SANITY_CHECKS else "claim"
+
+
+HOLM_COUNTS = ("agree (Holm)", "disagree (Holm)")
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Counts of each verdict per claim (claims in definition order)."""
+    """Counts of each raw verdict per claim (claims in definition order), and of agree / disagree after Holm's
+    correction within the claim (``HOLM_COUNTS``)."""
     counts = pd.crosstab(table["claim"], table["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
+    if "verdict_holm" in table:
+        holm_counts = pd.crosstab(table["claim"], table["verdict_holm"]).reindex(columns=["agree", "disagree"],
+                                                                                 fill_value=0)
+        counts[list(HOLM_COUNTS)] = holm_counts.reindex(counts.index).to_numpy()
     counts = counts.reindex([c for c in CLAIMS if c in counts.index])
     return counts.reset_index()
 
@@ -463,7 +571,8 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
         "one comparison a vs b of a claim: `effect` = mean(a) − mean(b) over seeds with its "
         f"{int(level * 100)} % t-interval, `test` saying which: `{PAIRED_SEEDS}` when both sides ran the same seeds "
         "with common random numbers (per seed: the same initial student weights and the same training data, "
-        f"checked by their digests), else `{WELCH_SEEDS}`. Claimed `>`: agree when the interval lies above 0, "
+        f"checked by their digests), `{ONE_SAMPLE_SEEDS}` for a single teacher run against the students' seeds "
+        f"(the teacher's value taken as fixed), else `{WELCH_SEEDS}`. Claimed `>`: agree when the interval lies above 0, "
         "disagree when it lies below 0; `~` (\"almost the same\"): agree when the interval lies inside ±margin "
         f"(margin {stable_margin:g}, our choice: the paper gives none), disagree when it lies wholly outside; "
         "inconclusive otherwise, and always with fewer than 2 seeds on a side; `not run` when a side has no run; "
@@ -472,19 +581,25 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
         "everywhere on the same images: such a row is never counted as agreement or disagreement. "
         "Fig. 2 / Fig. 3 rows pair per-image scores of one seed's runs over the same evaluation images (per-image "
         "mIoU; distance of the student's affinity graph to the teacher's, mean absolute difference): their "
-        "interval is over images (`img`), not seeds, so it does not speak to retraining variation.",
+        "interval is over images (`img`), not seeds, so it does not speak to retraining variation. "
+        "`p` is the two-sided p-value of the interval's own t statistic (below 0.05 exactly when the raw interval "
+        "decides); `p Holm` adjusts it within the claim (Holm's step-down correction over the claim's rows with a "
+        "p-value), and `verdict (Holm)` keeps the raw verdict only where `p Holm` is below 0.05 (the claims table "
+        "counts both). Rows marked *sanity check* test what the method was trained to minimise: " + "; ".join(
+            f"{c}: {why}" for c, why in SANITY_CHECKS.items()) + ".",
         "",
         "## Claims", "",
-        "| claim | source | the paper says | " + " | ".join(VERDICTS) + " |",
-        "|---|---|---|" + "---|" * len(VERDICTS),
+        "| claim | source | the paper says | " + " | ".join(VERDICTS + HOLM_COUNTS) + " |",
+        "|---|---|---|" + "---|" * (len(VERDICTS) + len(HOLM_COUNTS)),
     ]
     for r in summary(table).to_dict("records"):
         source, text = CLAIMS[r["claim"]]
-        lines.append(f"| {r['claim']} | {source} | {text} | " + " | ".join(str(r[v]) for v in VERDICTS) + " |")
+        lines.append(f"| {_claim_cell(r['claim'])} | {source} | {text} | "
+                     + " | ".join(str(r[v]) for v in VERDICTS + HOLM_COUNTS) + " |")
     lines += ["", "## Comparisons", "",
               "| claim | dataset | a | b | claimed | paper a | paper b | ours a (floor) | ours b (floor) | test | "
-              "effect [95% CI] | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "effect [95% CI] | p | p Holm | verdict | verdict (Holm) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples(index=False):
         d = digits_of.get(r.metric, 2)
         claimed = f"a ~ b (±{r.margin:g})" if r.direction == "~" else f"a {r.direction} b"
@@ -500,11 +615,22 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
             return out + ("" if math.isnan(floor) else f" ({fmt_number(floor, fd)})" if r.unit != "images" else "")
 
         ci = "" if math.isnan(r.ci_low) else f" [{fmt_number(r.ci_low, d)}, {fmt_number(r.ci_high, d)}]"
-        lines.append(f"| {r.claim} | {r.dataset} | {r.a} | {r.b} | {claimed} | {fmt_number(r.paper_a, d)} | "
+        lines.append(f"| {_claim_cell(r.claim)} | {r.dataset} | {r.a} | {r.b} | {claimed} | {fmt_number(r.paper_a, d)} | "
                      f"{fmt_number(r.paper_b, d)} | {ours(r.mean_a, r.sd_a, r.n_a, r.floor_a)} | "
                      f"{ours(r.mean_b, r.sd_b, r.n_b, r.floor_b)} | {r.test or '—'} | "
-                     f"{fmt_number(r.effect, d)}{ci} | **{r.verdict}** |")
+                     f"{fmt_number(r.effect, d)}{ci} | {_fmt_p(r.p)} | {_fmt_p(r.p_holm)} | **{r.verdict}** | "
+                     f"**{r.verdict_holm}** |")
     return "\n".join(lines) + "\n"
+
+
+def _claim_cell(claim: str) -> str:
+    return f"{claim} (*sanity check*: {SANITY_CHECKS[claim]})" if claim in SANITY_CHECKS else claim
+
+
+def _fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def write_verdict(runs: pd.DataFrame, out_dir, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
@@ -520,7 +646,7 @@ def write_verdict(runs: pd.DataFrame, out_dir, commit: str, stable_margin: float
     return table
 
 
-__all__ = ["CLAIMS", "IMAGE_CLAIMS", "OUT_COLUMNS", "VERDICTS", "common_random_numbers", "image_rows", "judge",
-           "load_scores",
+__all__ = ["CLAIMS", "HOLM_COUNTS", "IMAGE_CLAIMS", "OUT_COLUMNS", "SANITY_CHECKS", "VERDICTS", "common_random_numbers",
+           "holm", "image_rows", "judge", "load_scores", "one_sample_interval", "p_value",
            "paired_interval", "read_scores", "summary", "sweep_comparisons", "sweep_runs", "table_comparisons",
            "to_markdown", "verdict_table", "welch_interval", "write_verdict"]

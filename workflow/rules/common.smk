@@ -53,6 +53,15 @@ def _check_config():
                 raise ValueError(
                     f"config grid[{i}]: method {method!r} needs a teacher but teachers.{ds} is not set"
                 )
+    jobs = [(f"teacher_train on {ds}", grid.optim_settings(config, "teacher_train", ds), ds)
+            for ds in config["datasets"]]
+    jobs += [(f"train of {st} on {ds}", grid.student_optim(config, ds, st), ds)
+             for ds, st in itertools.product(config["datasets"], config["students"])]
+    for where, settings, ds in jobs:
+        scales = settings.get("eval_scales", "single")
+        if scales != "single" and ds != "apolloscape":
+            raise ValueError(f"config eval_scales ({where}): {scales!r} is ApolloScape's multi-scale test; dataset "
+                             f"{ds!r} has none (set it under datasets.apolloscape.train / teacher_train)")
     _check_backbones()
 
 
