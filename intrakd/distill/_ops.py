@@ -44,14 +44,11 @@ def paired_taps(student, teacher, specs, teacher_specs=None) -> tuple[list[str],
     (ResNet-101's ``layer1`` is 3 of its 33 blocks), so the teacher side can be chosen on its own.
     The two lists must pair up one to one.
     """
-    s_names = resolve_taps(student, specs)
-    t_names = resolve_taps(teacher, specs if teacher_specs is None else teacher_specs)
+    t_specs = specs if teacher_specs is None else teacher_specs
+    s_names, t_names = resolve_taps(student, specs), resolve_taps(teacher, t_specs)
     if len(s_names) != len(t_names):
-        t_spec = tuple(specs) if teacher_specs is None else tuple(
-            (teacher_specs,) if isinstance(teacher_specs, str) else teacher_specs)
-        raise ValueError(f"student taps {tuple((specs,) if isinstance(specs, str) else specs)} resolve to "
-                         f"{len(s_names)} maps {s_names} and teacher taps {t_spec} to {len(t_names)} maps "
-                         f"{t_names}; they must pair up one to one")
+        raise ValueError(f"student taps {specs!r} resolve to {len(s_names)} maps {s_names} and teacher taps "
+                         f"{t_specs!r} to {len(t_names)} maps {t_names}; they must pair up one to one")
     return s_names, t_names
 
 

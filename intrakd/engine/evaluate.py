@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset
+
+from intrakd.models.common import resize
 
 #: what a run's ``floor`` scores: the trivial predictor every number is compared with
 FLOOR_PREDICTOR = ("class 0 everywhere (ApolloScape void, CULane/LLAMAS background, Cityscapes road), "
@@ -96,16 +97,13 @@ def multiscale_logits(model, dataset, idx: int, device: torch.device, test, amp:
         crops = torch.stack([image[:, y:y + ch, x:x + cw] for x, y in corners])
         with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
             out = model(crops)["logits"]
-        out = out.float() if out.shape[-2:] == (ch, cw) else F.interpolate(
-            out.float(), size=(ch, cw), mode="bilinear", align_corners=False)
+        out = resize(out.float(), (ch, cw))
         acc = out.new_zeros((out.shape[1], h, w))
         count = out.new_zeros((1, h, w))
         for (x, y), logits in zip(corners, out):
             acc[:, y:y + ch, x:x + cw] += logits
             count[:, y:y + ch, x:x + cw] += 1
-        avg = acc / count
-        if (w, h) != (w0, h0):
-            avg = F.interpolate(avg[None], size=(h0, w0), mode="bilinear", align_corners=False)[0]
+        avg = resize((acc / count)[None], (h0, w0))[0]
         total = avg if total is None else total + avg
     return total / len(test.used)
 
@@ -114,10 +112,7 @@ def label_size_logits(logits: torch.Tensor, dataset, idx: int) -> torch.Tensor:
     """C x h x w logits resized bilinearly (align_corners False) to the kept rows of image ``idx`` at full size:
     the Cityscapes practice of upsampling the logits, not the argmax (``DatasetSpec.upsample_logits``)."""
     w, h = dataset.full_size(idx)
-    size = (h - dataset.top_rows(h), w)
-    if tuple(logits.shape[-2:]) == size:
-        return logits
-    return F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]
+    return resize(logits[None], (h - dataset.top_rows(h), w))[0]
 
 
 def evaluate(model, dataset, spec, device: torch.device, *, batch_size: int = 2, max_images: int | None = None,
