@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from intrakd.report.tables import OPTION_COLUMNS, RUN_COLUMNS, collect_runs, find_metrics
 from intrakd.report.verdict import (
-    CLAIMS, judge, paired_interval, summary, table_comparisons, to_markdown, verdict_table, welch_interval,
+    CLAIMS, judge, load_scores, one_sample_interval, paired_interval, read_scores, summary, table_comparisons,
+    to_markdown, verdict_table, welch_interval, write_verdict,
 )
 
 T_975_DF2 = 4.302652729749464  # Student t 0.975 quantile, 2 degrees of freedom (printed tables: 4.303)
@@ -62,7 +66,7 @@ def test_one_seed_gives_an_undefined_interval_and_empty_side_nothing():
 @pytest.mark.parametrize("direction, low, high, verdict", [
     (">", 0.1, 0.9, "agree"), (">", -0.9, -0.1, "disagree"), (">", -0.1, 0.9, "inconclusive"),
     ("<", -0.9, -0.1, "agree"), ("<", 0.1, 0.9, "disagree"), ("<", -0.1, 0.1, "inconclusive"),
-    ("~", -0.4, 0.4, "agree"), ("~", 0.6, 0.9, "disagree"), ("~", -0.9, -0.5, "disagree"),
+    ("~", -0.4, 0.4, "agree"), ("~", 0.6, 0.9, "disagree"), ("~", -0.9, -0.6, "disagree"),
     ("~", -0.6, 0.1, "inconclusive"),
 ])
 def test_judge(direction, low, high, verdict):
@@ -416,3 +420,346 @@ def test_f3_is_labelled_a_sanity_check_in_its_rows():
     md = to_markdown(table, "synthetic", "abc")
     assert "| F3.rational (*sanity check*: IntRA-KD is trained to minimise this distance) | apolloscape |" in md
     assert "sanity check, not a test of the claim" in CLAIMS["F3.rational"][1]
+
+
+# ---------------------------------------------------------------------- mutation testing (issue 17), by function
+# Each test below pins behaviour a surviving mutant of intrakd/report/verdict.py changed (mutmut 3.8.1): values are
+# scipy's (ttest_ind / ttest_rel / ttest_1samp / t.sf) or computed by hand in the comment beside them.
+def _quiet():
+    """Numpy warnings as errors: an undefined interval or an empty side is answered without computing on it."""
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.simplefilter("error")
+    return ctx
+
+
+# welch_interval
+@pytest.mark.parametrize("n_a, n_b, sd_a, sd_b", [(2, 5, 3.0, 0.5), (6, 3, 0.4, 2.5), (4, 4, 1.0, 1.0)])
+@pytest.mark.parametrize("level", [0.95, 0.8])
+def test_welch_interval_matches_scipy_with_fractional_df(n_a, n_b, sd_a, sd_b, level):
+    rng = np.random.default_rng(n_a * 10 + n_b)
+    a, b = rng.normal(1.0, sd_a, n_a), rng.normal(0.0, sd_b, n_b)
+    res = stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(level)
+    assert welch_interval(a, b, level) == pytest.approx((a.mean() - b.mean(), ci.low, ci.high, res.df), rel=1e-9)
+    assert welch_interval(list(a), list(b), level) == welch_interval(a, b, level)  # lists as arrays
+
+
+def test_welch_interval_edge_cases_are_four_values_computed_without_numpy_warnings():
+    ctx = _quiet()
+    try:
+        for out in (welch_interval([], [1.0, 2.0]), welch_interval([1.0, 2.0], [])):
+            assert len(out) == 4 and all(math.isnan(v) for v in out)
+        for out, effect in ((welch_interval([3.0], [1.0, 2.0]), 1.5), (welch_interval([1.0, 2.0], [3.0]), -1.5)):
+            assert len(out) == 4 and out[0] == effect and all(math.isnan(v) for v in out[1:])
+        flat = welch_interval([2.0, 2.0, 2.0], [1.0, 1.0])  # no spread on either side: [effect, effect], df nan
+        assert flat[:3] == (1.0, 1.0, 1.0) and math.isnan(flat[3])
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+# paired_interval / one_sample_interval
+@pytest.mark.parametrize("n", [2, 3, 7])
+@pytest.mark.parametrize("level", [0.95, 0.9])
+def test_paired_and_one_sample_intervals_match_scipy(n, level):
+    rng = np.random.default_rng(n)
+    a, b = rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n)
+    res = stats.ttest_rel(a, b)
+    ci = res.confidence_interval(level)
+    assert paired_interval(a, b, level) == pytest.approx(((a - b).mean(), ci.low, ci.high, n - 1), rel=1e-9)
+    one = stats.ttest_1samp(b, popmean=3.0)  # the teacher's 3.0 fixed: 3 - mean(b), interval mirrored
+    ci = one.confidence_interval(level)
+    assert one_sample_interval(3, list(b), level) == pytest.approx((3.0 - b.mean(), 3.0 - ci.high, 3.0 - ci.low,
+                                                                     n - 1), rel=1e-9)
+
+
+def test_paired_interval_edge_cases_are_four_values_computed_without_numpy_warnings():
+    ctx = _quiet()
+    try:
+        for out in (paired_interval([], []), one_sample_interval(2.0, [])):
+            assert len(out) == 4 and all(math.isnan(v) for v in out)
+        out = paired_interval([4.0], [1.0])
+        assert len(out) == 4 and out[0] == 3.0 and all(math.isnan(v) for v in out[1:])
+        assert one_sample_interval(2.0, [1.5])[0] == 0.5
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+# _t_tails / p_value
+def test_t_tails_are_scipys_and_by_the_sign_without_spread():
+    from intrakd.report.verdict import _t_tails
+
+    assert _t_tails(1.0, 0.5, 3.0) == pytest.approx((stats.t.sf(2.0, 3.0), stats.t.cdf(2.0, 3.0)))
+    assert _t_tails(-0.3, 0.1, 7.5) == pytest.approx((stats.t.sf(-3.0, 7.5), stats.t.cdf(-3.0, 7.5)))
+    # se 0: the statistic is +inf / -inf (tails 0 and 1), or sits at the centre (P(T >= 0) = 1/2 for any df)
+    assert _t_tails(0.5, 0.0, math.nan) == (0.0, 1.0) and _t_tails(-2.0, 0.0, math.nan) == (1.0, 0.0)
+    assert _t_tails(0.0, 0.0, math.nan) == (0.5, 0.5)
+
+
+def test_p_value_of_a_degenerate_interval_and_its_verdict_agree():
+    from intrakd.report.verdict import p_value
+
+    # zero spread (df nan): the p-value is 0 on a side by the effect's sign, 1 at the bound itself
+    assert p_value(">", (0.5, 0.5, 0.5, math.nan)) == (0.0, "agree")
+    assert p_value("<", (0.5, 0.5, 0.5, math.nan)) == (0.0, "disagree")
+    assert p_value("<", (-2.0, -2.0, -2.0, math.nan)) == (0.0, "agree")
+    assert p_value(">", (0.0, 0.0, 0.0, math.nan))[0] == 1.0 and judge(">", 0.0, 0.0, 2, 2) == "inconclusive"
+    # "~", margin 0.5: inside the band agree, beyond it disagree, on the margin neither (p 1, inconclusive)
+    for effect, p, side in ((0.2, 0.0, "agree"), (-0.2, 0.0, "agree"), (0.7, 0.0, "disagree"),
+                            (-0.7, 0.0, "disagree"), (0.5, 1.0, None), (-0.5, 1.0, None)):
+        got = p_value("~", (effect, effect, effect, math.nan), margin=0.5)
+        assert got[0] == p and (side is None or got[1] == side), (effect, got)
+        assert judge("~", effect, effect, 2, 2, margin=0.5) == (side or "inconclusive")
+    with pytest.raises(ValueError, match="direction must be"):
+        p_value(">=", (1.0, 0.5, 1.5, 3.0))
+
+
+def test_p_values_of_both_directions_and_signs_match_scipy():
+    from intrakd.report.verdict import p_value
+
+    a, b = [17.0, 18.5, 17.3], [15.0, 17.0, 15.5]  # paired differences 2.0, 1.5, 1.8
+    for x, y in ((a, b), (b, a)):  # effect +1.77 and -1.77
+        res = stats.ttest_rel(x, y)
+        for level in (0.95, 0.8):
+            interval = paired_interval(x, y, level)
+            assert p_value(">", interval, level=level)[0] == pytest.approx(res.pvalue)
+            assert p_value("<", interval, level=level)[0] == pytest.approx(res.pvalue)
+        d = np.subtract(x, y)
+        for m in (0.5, 2.0, 4.0):  # beyond, near and well inside the band, on both signs
+            tost = max(stats.ttest_1samp(d, -m, alternative="greater").pvalue,
+                       stats.ttest_1samp(d, m, alternative="less").pvalue)
+            outside = min(stats.ttest_1samp(d, m, alternative="greater").pvalue,
+                          stats.ttest_1samp(d, -m, alternative="less").pvalue)
+            p, side = p_value("~", paired_interval(x, y, 0.8), margin=m, level=0.8)
+            assert p == pytest.approx(2 * min(tost, outside)) and side == ("agree" if tost < outside else "disagree")
+    # the side of ">" and "<" on a negative effect
+    assert p_value(">", paired_interval(b, a))[1] == "disagree" and p_value("<", paired_interval(b, a))[1] == "agree"
+
+
+# judge
+@pytest.mark.parametrize("direction, low, high, verdict", [
+    # an interval touching 0 (or a margin) does not exclude it: p = 0.05 there, not below it
+    (">", 0.0, 0.9, "inconclusive"), (">", -0.9, 0.0, "inconclusive"),
+    ("<", 0.0, 0.9, "inconclusive"), ("<", -0.9, 0.0, "inconclusive"),
+    ("~", -0.5, 0.2, "inconclusive"), ("~", -0.2, 0.5, "inconclusive"),
+    ("~", 0.5, 0.9, "inconclusive"), ("~", -0.9, -0.5, "inconclusive"),
+    ("~", 0.51, 0.9, "disagree"), ("~", -0.9, -0.51, "disagree"), ("~", -0.49, 0.49, "agree"),
+    # one bound undefined: no interval
+    (">", 0.5, math.nan, "inconclusive"), (">", math.nan, 0.5, "inconclusive"), ("~", 0.0, math.nan, "inconclusive"),
+])
+def test_judge_at_the_bounds(direction, low, high, verdict):
+    assert judge(direction, low, high, 3, 3, margin=0.5) == verdict
+
+
+def test_judge_not_run_needs_an_empty_side_and_one_seed_is_inconclusive():
+    assert judge(">", math.nan, math.nan, 3, 0) == "not run" and judge("~", math.nan, math.nan, 0, 0) == "not run"
+    assert judge(">", math.nan, math.nan, 3, 1) == "inconclusive" and judge("<", math.nan, math.nan, 1, 1) == "inconclusive"
+    assert judge(">", 0.1, 0.9, 1, 1) == "agree"  # the counts only say whether a side ran
+    with pytest.raises(ValueError, match="direction must be '>', '<' or '~', got '='"):
+        judge("=", 0.1, 0.9, 2, 2)
+
+
+# table_comparisons / _pair / _paper
+def test_table_comparisons_pair_every_paper_cell_as_the_claims_say():
+    from intrakd.report.common import paper_results
+
+    cells = paper_results()["cells"]
+    value = {}
+    for c in cells:
+        value.setdefault((c["dataset"], c["model"], c["method"]), c["value"])
+    expected = [("T5.improves", d, (m, "intrakd"), (m, "baseline"))
+                for d, m in dict.fromkeys((c["dataset"], c["model"]) for c in cells if c["table"] == "table5")]
+    for table in ("table1", "table2", "table3"):  # Tables 1-3: one dataset, one teacher, two students each
+        rows = [c for c in cells if c["table"] == table]
+        (teacher,) = [c["model"] for c in rows if c["method"] == "teacher"]
+        students = dict.fromkeys(c["model"] for c in rows if c["method"] != "teacher")
+        others = {c["method"] for c in rows} - {"teacher", "baseline", "intrakd"}
+        d = rows[0]["dataset"]
+        for m in students:
+            expected.append(("T123.improves", d, (m, "intrakd"), (m, "baseline")))
+            expected += [("T123.best", d, (m, "intrakd"), (m, o)) for o in others]
+            expected += [("T123.methods_improve", d, (m, o), (m, "baseline")) for o in others]
+            expected += [("T123.teacher", d, (teacher, "teacher"), (m, s)) for s in ("baseline", "intrakd")]
+    forms = [c["method"] for c in cells if c["table"] == "table4"]  # Table 4: ERFNet on ApolloScape
+    expected += [("T4.gain", "apolloscape", ("erfnet", f), ("erfnet", "baseline")) for f in forms]
+    expected += [("T4.graph_most", "apolloscape", ("erfnet", "intra"), ("erfnet", f)) for f in forms if f != "intra"]
+    comps = table_comparisons()
+    assert sorted(map(repr, [(c["claim"], c["dataset"], c["side_a"], c["side_b"]) for c in comps])) == sorted(
+        map(repr, expected))
+    for c in comps:
+        assert c["direction"] == ">" and math.isnan(c["margin"])
+        assert (c["paper_a"], c["paper_b"]) == (value[(c["dataset"], *c["side_a"])], value[(c["dataset"], *c["side_b"])])
+
+
+# verdict_table / _outcome / _with_holm: every measured column of a row
+def _table_runs():
+    rows = [("apolloscape", "erfnet", "intrakd", s, v) for s, v in enumerate([10.0, 10.2])]
+    rows += [("apolloscape", "erfnet", "baseline", s, v) for s, v in enumerate([5.0, 5.2, 5.4])]
+    rows += [("apolloscape", "swiftnet_rn18", "intrakd", s, v) for s, v in enumerate([10.0, 11.0, 10.6])]
+    rows += [("apolloscape", "swiftnet_rn18", "baseline", s, v) for s, v in enumerate([9.0, 9.5, 10.0])]
+    rows += [("culane", "erfnet", "baseline", s, v) for s, v in enumerate([60.0, 61.0])]  # no IntRA-KD run
+    rows += [("llamas", "erfnet", "intrakd", 0, 0.6)]  # no baseline run
+    floors = {"apolloscape": 1.0, "culane": 59.5, "llamas": 0.1}  # culane: 60.5 lies < 2 points above: not learned
+    return _runs(rows).assign(floor=lambda f: f.dataset.map(floors))
+
+
+def test_verdict_row_columns_by_hand_with_scipy_at_level_090():
+    table = verdict_table(_table_runs(), level=0.9)
+    row = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
+    a, b = [10.0, 10.2], [5.0, 5.2, 5.4]
+    res = stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(0.9)
+    # means 10.1 and 5.2, sd sqrt(0.02) and 0.2; Welch df = (0.01 + 0.04/3)^2 / (0.01^2 + (0.04/3)^2 / 2) = 49/17
+    assert (row.mean_a, row.sd_a, row.n_a, row.mean_b, row.sd_b, row.n_b) == pytest.approx(
+        (10.1, math.sqrt(0.02), 2, 5.2, 0.2, 3))
+    assert (row.effect, row.ci_low, row.ci_high, row.df, row.p) == pytest.approx((4.9, ci.low, ci.high, 49 / 17,
+                                                                                   res.pvalue))
+    assert (row.test, row.verdict, row.floor_a, row.floor_b) == ("Welch t (seeds)", "agree", 1.0, 1.0)
+    assert (row.metric, row.unit, row.source, row.direction, row.kind) == ("miou", "seeds", "Supp. §6, Table 5", ">",
+                                                                           "claim")
+    assert math.isnan(row.margin) and (row.paper_a, row.paper_b) == (43.2, 40.4)
+    # SwiftNet: p 0.065 (scipy), so the 90 % interval decides and Holm's alpha is 0.10: m = 2 in T5.improves
+    sw = _row(table, "T5.improves", "swiftnet_rn18 + IntRA-KD", "swiftnet_rn18 (baseline)")
+    p_sw = stats.ttest_ind([10.0, 11.0, 10.6], [9.0, 9.5, 10.0], equal_var=False).pvalue
+    assert 0.05 < p_sw < 0.1 and sw.p == pytest.approx(p_sw) and sw.verdict == "agree"
+    assert (sw.p_holm, row.p_holm) == pytest.approx((p_sw, 2 * res.pvalue)) and sw.verdict_holm == "agree"
+    assert _row(verdict_table(_table_runs()), "T5.improves", "swiftnet_rn18 + IntRA-KD",
+                "swiftnet_rn18 (baseline)").verdict_holm == "inconclusive"  # 95 %: raw interval spans 0
+    # a side without runs: not run (never "not learned", though the other side did not learn), no test, no p
+    culane = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)", dataset="culane")
+    assert (culane.verdict, culane.verdict_holm, culane.test, culane.n_a, culane.n_b) == ("not run", "not run", "",
+                                                                                         0, 2)
+    assert (culane.mean_b, culane.sd_b, culane.floor_b) == pytest.approx((60.5, math.sqrt(0.5), 59.5))
+    assert all(math.isnan(v) for v in (culane.mean_a, culane.sd_a, culane.p, culane.p_holm, culane.floor_a))
+    llamas = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)", dataset="llamas")
+    assert (llamas.verdict, llamas.test, llamas.n_a, llamas.n_b, llamas.mean_a) == ("not run", "", 1, 0, 0.6)
+    assert math.isnan(llamas.sd_a) and math.isnan(llamas.effect) and llamas.metric == "map"
+
+
+def test_verdict_table_without_runs_on_a_side_raises_no_numpy_warning():
+    ctx = _quiet()
+    try:
+        table = verdict_table(_table_runs())
+    finally:
+        ctx.__exit__(None, None, None)
+    assert (table.verdict == "not run").sum() > 100
+
+
+def test_holm_undoes_two_raw_disagreements_of_one_claim():
+    # T5.improves: IntRA-KD worse than the baseline for both students, per-seed differences -1.0, -1.6, -0.9 each:
+    # raw paired p 0.033 (scipy) twice, Holm 2 x 0.033 = 0.067 for both
+    rows = []
+    for model in ("erfnet", "swiftnet_rn18"):
+        for method, values in (("intrakd", [15.0, 17.0, 15.5]), ("baseline", [16.0, 18.6, 16.4])):
+            rows += [{"dataset": "apolloscape", "student": model, "method": method, "seed": s, "value": v,
+                      "floor": 5.4, "metric": "miou", "data_source": "synthetic", "path": f"/{model}{method}{s}",
+                      "init_sha256": f"{model}{s}", "data_sha256": f"d{s}", "base_method": method, "kernel": math.nan}
+                     for s, v in enumerate(values)]
+    table = verdict_table(pd.DataFrame(rows, columns=RUN_COLUMNS + OPTION_COLUMNS))
+    p = stats.ttest_rel([15.0, 17.0, 15.5], [16.0, 18.6, 16.4]).pvalue
+    for model in ("erfnet", "swiftnet_rn18"):
+        row = _row(table, "T5.improves", f"{model} + IntRA-KD", f"{model} (baseline)")
+        assert (row.verdict, row.verdict_holm) == ("disagree", "inconclusive") and row.test == "paired t (seeds)"
+        assert (row.p, row.p_holm) == pytest.approx((p, 2 * p))
+    counts = summary(table).set_index("claim").loc["T5.improves"]
+    assert (counts["disagree"], counts["disagree (Holm)"], counts["agree (Holm)"]) == (2, 0, 0)
+
+
+def test_stable_claim_p_value_in_the_table_is_the_welch_equivalence_test():
+    a, b = [5.05, 5.25], [5.0, 5.2]  # k=10 against k=5 (Welch: no digests), margin 1.0
+    runs = _runs([("apolloscape", "erfnet", "intra_k5", s, v, 5) for s, v in enumerate(b)]
+                 + [("apolloscape", "erfnet", "intra_k10", s, v, 10) for s, v in enumerate(a)])
+    row = _row(verdict_table(runs, stable_margin=1.0), "F1.stable", "erfnet intra k=10", "erfnet intra k=5")
+    m, xa = 1.0, np.asarray(a)
+    tost = max(stats.ttest_ind(xa + m, b, equal_var=False, alternative="greater").pvalue,
+               stats.ttest_ind(xa - m, b, equal_var=False, alternative="less").pvalue)
+    outside = min(stats.ttest_ind(xa - m, b, equal_var=False, alternative="greater").pvalue,
+                  stats.ttest_ind(xa + m, b, equal_var=False, alternative="less").pvalue)
+    assert row.p == pytest.approx(2 * min(tost, outside)) and row.margin == 1.0 and row.direction == "~"
+    assert row.verdict == "agree" and tost < 0.05
+
+
+# sweep_comparisons / sweep_runs / _side_runs
+def test_kernel_sweep_bounds_bases_and_labels():
+    # kernels 2 and 50 are the ends of "2 to 50" (stable), 1 below it, 51 above; two swept methods (bases)
+    rows = []
+    for base in ("intra", "intrakd"):
+        for k in (1, 2, 5, 50, 51):
+            rows += [("apolloscape", "erfnet", f"{base}_k{k}", s, 10.0 + s + k / 100, k) for s in (0, 1)]
+    runs = _runs(rows)
+    runs["base_method"] = [r.method.split("_k")[0] for r in runs.itertuples()]
+    runs = pd.concat([runs, _runs([("culane", "erfnet", "intra_k1", 0, 1.0, 1), ("apolloscape", "enet", "intra_k1", 0,
+                                                                                 1.0, 1)])])  # not the fig1 runs
+    fig1 = verdict_table(runs)
+    fig1 = fig1[fig1.claim.str.startswith("F1.")]
+    got = {(r.claim, r.a, r.b, r.direction) for r in fig1.itertuples()}
+    want = set()
+    for base in ("intra", "intrakd"):
+        ref = f"erfnet {base} k=5"
+        want |= {("F1.k1_degraded", f"erfnet {base} k=1", ref, "<"), ("F1.large_drops", f"erfnet {base} k=51", ref, "<")}
+        want |= {("F1.stable", f"erfnet {base} k={k}", ref, "~") for k in (2, 50)}
+    assert got == want and len(fig1) == 8
+    k50 = _row(fig1, "F1.stable", "erfnet intrakd k=50", "erfnet intrakd k=5")
+    assert (k50.n_a, k50.n_b, k50.mean_a, k50.mean_b) == (2, 2, pytest.approx(11.0), pytest.approx(10.55))
+    assert k50.margin == 0.5 and math.isnan(_row(fig1, "F1.k1_degraded", "erfnet intra k=1", "erfnet intra k=5").margin)
+    # no swept run: one "not run" row per claim, labelled with the kernel range, for the default method "intra"
+    bare = verdict_table(_runs([("apolloscape", "erfnet", "baseline", 0, 5.0)]))
+    labels = set(bare[bare.claim.str.startswith("F1.")].a)
+    assert labels == {"erfnet intra k<2", "erfnet intra 2<=k<=50", "erfnet intra k>50"}
+    assert set(bare[bare.claim.str.startswith("F1.")].b) == {"erfnet intra k=5"}
+
+
+# common_random_numbers
+def test_common_random_numbers_needs_the_same_seeds_once_and_both_digests():
+    from intrakd.report.verdict import common_random_numbers
+
+    a = _crn_runs([1.0, 2.0, 3.0], [1.0, 1.0, 1.0])
+    side_a, side_b = a[a.method == "intrakd"], a[a.method == "baseline"]
+    assert common_random_numbers(side_a, side_b)
+    assert not common_random_numbers(side_a.iloc[:1], side_b.iloc[:1])  # one pair: nothing to pair
+    assert not common_random_numbers(side_a.iloc[:2], side_b)  # other seed counts
+    assert not common_random_numbers(side_a, side_b.assign(seed=[0, 1, 5]))  # other seeds
+    twice = side_a.assign(seed=[0, 0, 1])
+    assert not common_random_numbers(twice, twice)  # a seed twice
+    for col in ("init_sha256", "data_sha256"):
+        assert not common_random_numbers(side_a.drop(columns=col), side_b)
+        assert not common_random_numbers(side_a, side_b.drop(columns=col))
+        assert not common_random_numbers(side_a.drop(columns=col), side_b.drop(columns=col))
+        assert not common_random_numbers(side_a.assign(**{col: [None, "x", "y"]}), side_b.assign(**{col: [None, "x",
+                                                                                                          "y"]}))
+        assert not common_random_numbers(side_a.assign(**{col: math.nan}), side_b.assign(**{col: math.nan}))
+        assert not common_random_numbers(side_a, side_b.assign(**{col: ["o0", "o1", "o2"]}))
+
+
+# read_scores / load_scores / write_verdict
+def test_load_scores_reads_the_figure_files_present_and_read_scores_names_what_is_missing(tmp_path):
+    from intrakd.report.common import SCORE_FILES
+
+    fig3 = _scores("fig3", "mad", {"intrakd": [0.1, 0.2], "baseline": [0.4, 0.5]})
+    fig3.to_csv(tmp_path / SCORE_FILES["fig3"], index=False)
+    got = load_scores(tmp_path)
+    assert list(got) == ["fig3"] and got["fig3"]["mad"].tolist() == [0.1, 0.2, 0.4, 0.5]
+    assert load_scores(tmp_path / "nothing") == {}
+    for drop, missing in (("dataset", "['dataset']"), ("method", "['method']"), ("image", "['image']"),
+                          ("mad", "['score or mad']")):
+        bad = tmp_path / f"no_{drop}.csv"
+        fig3.drop(columns=drop).to_csv(bad, index=False)
+        with pytest.raises(ValueError, match=rf"no_{drop}\.csv: per-image score file lacks {re.escape(missing)} "
+                                             r"\(expected the output of intrakd figures\)"):
+            read_scores(bad)
+    fig3.rename(columns={"mad": "score"}).to_csv(tmp_path / "score.csv", index=False)
+    assert read_scores(tmp_path / "score.csv")["score"].tolist() == [0.1, 0.2, 0.4, 0.5]
+
+
+def test_write_verdict_into_a_new_folder_with_margin_scores_and_an_unknown_data_note(tmp_path):
+    runs = _table_runs().drop(columns="data_source")
+    fig2 = _scores("fig2", "score", {"intrakd": [13, 14, 15], "bifpn": [10, 10, 11], "baseline": [14, 15, 16]})
+    out = tmp_path / "new" / "tables"
+    for _ in range(2):  # a second write over the first
+        table = write_verdict(runs, out, "c0ffee", stable_margin=1.5, scores={"fig2": fig2})
+    csv = pd.read_csv(out / "verdict.csv")
+    assert set(csv.data) == {"unknown"} and set(csv.commit) == {"c0ffee"} and len(csv) == len(table)
+    assert _row(table, "F2.more_accurate", "erfnet + IntRA-KD", "erfnet + BiFPN").verdict == "agree"
+    assert set(table[table.claim == "F1.stable"].margin) == {1.5}
+    md = (out / "verdict.md").read_text()
+    assert "**Data:** unknown" in md and "(margin 1.5, our choice" in md and (out / "verdict.html").is_file()
