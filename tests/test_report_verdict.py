@@ -701,12 +701,15 @@ def test_kernel_sweep_bounds_bases_and_labels():
     assert got == want and len(fig1) == 8
     k50 = _row(fig1, "F1.stable", "erfnet intrakd k=50", "erfnet intrakd k=5")
     assert (k50.n_a, k50.n_b, k50.mean_a, k50.mean_b) == (2, 2, pytest.approx(11.0), pytest.approx(10.55))
-    assert k50.margin == 0.5 and math.isnan(_row(fig1, "F1.k1_degraded", "erfnet intra k=1", "erfnet intra k=5").margin)
+    k1 = _row(fig1, "F1.k1_degraded", "erfnet intra k=1", "erfnet intra k=5")  # not the culane / enet k=1 runs
+    assert k50.margin == 0.5 and math.isnan(k1.margin) and (k1.n_a, k1.n_b) == (2, 2)
+    assert (k1.mean_a, k1.mean_b) == pytest.approx((10.51, 10.55))
     # no swept run: one "not run" row per claim, labelled with the kernel range, for the default method "intra"
     bare = verdict_table(_runs([("apolloscape", "erfnet", "baseline", 0, 5.0)]))
     labels = set(bare[bare.claim.str.startswith("F1.")].a)
     assert labels == {"erfnet intra k<2", "erfnet intra 2<=k<=50", "erfnet intra k>50"}
     assert set(bare[bare.claim.str.startswith("F1.")].b) == {"erfnet intra k=5"}
+    assert (bare[bare.claim.str.startswith("F1.")].n_a == 0).all()
 
 
 # common_random_numbers
@@ -763,3 +766,92 @@ def test_write_verdict_into_a_new_folder_with_margin_scores_and_an_unknown_data_
     assert set(table[table.claim == "F1.stable"].margin) == {1.5}
     md = (out / "verdict.md").read_text()
     assert "**Data:** unknown" in md and "(margin 1.5, our choice" in md and (out / "verdict.html").is_file()
+
+
+# to_markdown: the cells of the claims and comparisons tables
+def test_markdown_cells_by_metric_digits_seeds_images_and_missing_sides():
+    fig2 = _scores("fig2", "score", {"intrakd": [13, 14, 15], "bifpn": [10, 10, 11], "baseline": [14, 15, 16]})
+    fig3 = _scores("fig3", "mad", {"intrakd": [0.1, 0.2, 0.1], "baseline": [0.4, 0.45, 0.42]})
+    table = verdict_table(_table_runs(), stable_margin=1.5, scores={"fig2": fig2, "fig3": fig3})
+    lines = to_markdown(table, "synthetic", "abc", stable_margin=1.5).split("\n")
+
+    def line(start):
+        (hit,) = [x for x in lines if x.startswith(start)]
+        return hit
+
+    def ci(res, digits):
+        c = res.confidence_interval(0.95)
+        return f"[{c.low:.{digits}f}, {c.high:.{digits}f}]"
+
+    welch = stats.ttest_ind([10.0, 10.2], [5.0, 5.2, 5.4], equal_var=False)
+    sw = stats.ttest_ind([10.0, 11.0, 10.6], [9.0, 9.5, 10.0], equal_var=False)
+    # mIoU: 2 decimals; mean ± sd (n) (floor); Welch 95 % interval and p from scipy (p < 0.001 printed as such)
+    assert line("| T5.improves | apolloscape | erfnet + IntRA-KD |") == (
+        "| T5.improves | apolloscape | erfnet + IntRA-KD | erfnet (baseline) | a > b | 43.20 | 40.40 | "
+        f"10.10 ± 0.14 (n=2) (1.00) | 5.20 ± 0.20 (n=3) (1.00) | Welch t (seeds) | 4.90 {ci(welch, 2)} | < 0.001 | "
+        "< 0.001 | **agree** | **agree** |")
+    assert welch.pvalue < 0.001 and f"{sw.pvalue:.3f}" == "0.065"
+    assert line("| T5.improves | apolloscape | swiftnet_rn18 + IntRA-KD |").endswith(
+        f"| 10.53 ± 0.50 (n=3) (1.00) | 9.50 ± 0.50 (n=3) (1.00) | Welch t (seeds) | 1.03 {ci(sw, 2)} | 0.065 | 0.065 | "
+        "**inconclusive** | **inconclusive** |")
+    # F1 score 2 decimals, no run on a side: an em dash for it, its test, effect, interval and p
+    assert line("| T5.improves | culane | erfnet + IntRA-KD |").endswith(
+        "| a > b | 72.40 | 70.20 | — | 60.50 ± 0.71 (n=2) (59.50) | — | — | — | — | **not run** | **not run** |")
+    # mAP: 3 decimals; one seed: no sd
+    assert line("| T5.improves | llamas | erfnet + IntRA-KD |").endswith(
+        "| a > b | 0.598 | 0.570 | 0.600 (n=1) (0.100) | — | — | — | — | — | **not run** | **not run** |")
+    assert line("| F1.stable | apolloscape |").startswith(
+        "| F1.stable | apolloscape | erfnet intra 2<=k<=50 | erfnet intra k=5 | a ~ b (±1.5) | — | — |")
+    # images: n counts images, no floor (the runs' floor is per seed, not per image); differences -1, -1, -1 have
+    # no spread (degenerate interval, p 0); against BiFPN differences 3, 4, 4 (scipy's paired interval and p 0.008)
+    assert line("| F2.more_accurate | apolloscape | erfnet + IntRA-KD | erfnet (baseline) |").endswith(
+        "| 14.00 ± 1.00 (n=3 img) | 15.00 ± 1.00 (n=3 img) | paired t (images) | -1.00 [-1.00, -1.00] | < 0.001 | "
+        "< 0.001 | **disagree** | **disagree** |")
+    bifpn = stats.ttest_rel([13, 14, 15], [10, 10, 11])
+    assert f"{bifpn.pvalue:.3f}" == "0.008" and line("| F2.more_accurate | apolloscape | erfnet + IntRA-KD | erfnet + "
+                                                      "BiFPN |").endswith(
+        f"| 10.33 ± 0.58 (n=3 img) | paired t (images) | 3.67 {ci(bifpn, 2)} | 0.008 | 0.008 | **agree** | **agree** |")
+    # graph distance: 3 decimals
+    mad = stats.ttest_rel([0.1, 0.2, 0.1], [0.4, 0.45, 0.42])
+    assert line("| F3.rational (*sanity check*: IntRA-KD is trained to minimise this distance) | apolloscape | erfnet + "
+                "IntRA-KD | erfnet (baseline) |").endswith(
+        f"| 0.133 ± 0.058 (n=3 img) | 0.423 ± 0.025 (n=3 img) | paired t (images) | -0.290 {ci(mad, 3)} | "
+        f"{mad.pvalue:.3f} | {mad.pvalue:.3f} | **agree** | **agree** |")
+    # claims table: the counts of summary() per verdict, then agree / disagree after Holm
+    assert line("| T5.improves | Supp. §6, Table 5 |").endswith(" | 1 | 0 | 1 | 0 | 6 | 1 | 0 |")
+    assert line("| F2.more_accurate | Supp. §4, Fig. 2 |").endswith(" | 1 | 1 | 0 | 0 | 0 | 1 | 1 |")
+    assert lines[-1] == "" and lines[-2].startswith("| F3.rational")  # one newline at the end
+
+
+# image_rows
+def test_image_rows_read_score_files_at_the_level_with_the_runs_floors(tmp_path):
+    from intrakd.report.verdict import image_rows
+
+    fig2 = _scores("fig2", "score", {"intrakd": [13, 14, 15], "bifpn": [10, 10, 11], "baseline": [14, 15, 16]})
+    path = tmp_path / "fig2_scores.csv"
+    pd.concat([fig2, fig2.assign(dataset="culane", score=0.0)]).to_csv(path, index=False)  # another dataset: ignored
+    # one seed per side; BiFPN's 3.0 lies 1.0 above its floor 2.0 (< 2 points): not learned
+    runs = _runs([("apolloscape", "erfnet", "intrakd", 0, 10.0), ("apolloscape", "erfnet", "bifpn", 0, 3.0),
+                  ("apolloscape", "erfnet", "baseline", 0, 9.0)]).assign(floor=[1.0, 2.0, 1.5])
+    rows = {(r["claim"], r["b"]): r for r in image_rows({"fig2": str(path)}, 0.9, runs)}
+    vs = rows[("F2.more_accurate", "erfnet + BiFPN")]
+    res = stats.ttest_rel([13, 14, 15], [10, 10, 11])  # differences 3, 4, 4
+    ci = res.confidence_interval(0.9)
+    assert (vs["effect"], vs["ci_low"], vs["ci_high"], vs["df"], vs["p"]) == pytest.approx((11 / 3, ci.low, ci.high, 2,
+                                                                                           res.pvalue))
+    assert (vs["verdict"], vs["floor_a"], vs["floor_b"], vs["n_a"], vs["n_b"]) == ("not learned", 1.0, 2.0, 3, 3)
+    assert (vs["unit"], vs["metric"], vs["direction"], vs["source"], vs["kind"], vs["test"]) == (
+        "images", "image miou", ">", "Supp. §4, Fig. 2", "claim", "paired t (images)")
+    assert all(math.isnan(vs[k]) for k in ("margin", "paper_a", "paper_b", "paper_effect"))
+    base = rows[("F2.more_accurate", "erfnet (baseline)")]  # differences -1, -1, -1: no spread
+    assert (base["verdict"], base["floor_b"], base["effect"], base["ci_low"]) == ("disagree", 1.5, -1.0, -1.0)
+    f3 = rows[("F3.rational", "erfnet (baseline)")]  # no fig3 scores: not run, a sanity check
+    assert (f3["verdict"], f3["n_a"], f3["metric"], f3["direction"], f3["kind"]) == ("not run", 0, "graph mad", "<",
+                                                                                    "sanity check")
+    # the same through verdict_table; without runs (or their floors) nothing is known not to have learned
+    table = verdict_table(runs, level=0.9, scores={"fig2": str(path)})
+    assert _row(table, "F2.more_accurate", "erfnet + IntRA-KD", "erfnet + BiFPN").verdict == "not learned"
+    for bare_runs in (None, runs.drop(columns="floor")):
+        bare = {r["b"]: r for r in image_rows({"fig2": fig2}, runs=bare_runs) if r["claim"] == "F2.more_accurate"}
+        assert bare["erfnet + BiFPN"]["verdict"] == "agree" and math.isnan(bare["erfnet + BiFPN"]["floor_a"])
+        assert math.isnan(bare["erfnet + BiFPN"]["floor_b"])
