@@ -836,3 +836,10 @@ def test_image_rows_read_score_files_at_the_level_with_the_runs_floors(tmp_path)
         bare = {r["b"]: r for r in image_rows({"fig2": fig2}, runs=bare_runs) if r["claim"] == "F2.more_accurate"}
         assert bare["erfnet + BiFPN"]["verdict"] == "agree" and math.isnan(bare["erfnet + BiFPN"]["floor_a"])
         assert math.isnan(bare["erfnet + BiFPN"]["floor_b"])
+
+
+def test_markdown_p_values_three_decimals_and_below_a_thousandth():
+    from intrakd.report.verdict import _fmt_p
+
+    assert [_fmt_p(p) for p in (None, math.nan, np.float64(0.0004), 0.001, 0.0651, 1.0)] == [
+        "—", "—", "< 0.001", "0.001", "0.065", "1.000"]

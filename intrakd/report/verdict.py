@@ -607,7 +607,7 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
 
         unit = " img" if r.unit == "images" else ""
 
-        fd = digits_of.get(metric_of.get(r.dataset, r.metric), d)
+        fd = digits_of.get(metric_of.get(r.dataset, r.metric), d)  # pragma: no mutate
 
         def ours(mean, sd, n, floor):
             if n == 0:
