@@ -802,6 +802,8 @@ def test_markdown_cells_by_metric_digits_seeds_images_and_missing_sides():
     assert line("| T5.improves | Supp. §6, Table 5 |").endswith(" | 1 | 0 | 1 | 0 | 6 | 1 | 0 |")
     assert line("| F2.more_accurate | Supp. §4, Fig. 2 |").endswith(" | 1 | 1 | 0 | 0 | 0 | 1 | 1 |")
     assert lines[-1] == "" and lines[-2].startswith("| F3.rational")  # one newline at the end
+    no_floor = to_markdown(verdict_table(_table_runs().drop(columns="floor")), "synthetic", "abc")
+    assert "| 10.10 ± 0.14 (n=2) | 5.20 ± 0.20 (n=3) | Welch t (seeds) |" in no_floor  # no floor recorded: none shown
 
 
 # image_rows
