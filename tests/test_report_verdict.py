@@ -845,3 +845,14 @@ def test_markdown_p_values_three_decimals_and_below_a_thousandth():
 
     assert [_fmt_p(p) for p in (None, math.nan, np.float64(0.0004), 0.001, 0.0651, 1.0)] == [
         "—", "—", "< 0.001", "0.001", "0.065", "1.000"]
+
+
+def test_comparison_rows_follow_the_method_order_of_the_tables():
+    from intrakd.report.tables import METHOD_LABELS
+
+    comps = table_comparisons()
+    best = [c["side_b"][1] for c in comps if c["claim"] == "T123.best" and c["dataset"] == "apolloscape"
+            and c["side_a"][0] == "enet"]
+    assert best == [m for m in METHOD_LABELS if m in set(best)] and len(best) == 7
+    gain = [c["side_a"][1] for c in comps if c["claim"] == "T4.gain"]
+    assert gain == [m for m in METHOD_LABELS if m in set(gain)] and len(gain) == 5
