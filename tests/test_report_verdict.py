@@ -590,6 +590,7 @@ def _table_runs():
 
 def test_verdict_row_columns_by_hand_with_scipy_at_level_090():
     table = verdict_table(_table_runs(), level=0.9)
+    assert table.p.dtype == table.p_holm.dtype == float  # numeric columns, nan where no test ran
     row = _row(table, "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
     a, b = [10.0, 10.2], [5.0, 5.2, 5.4]
     res = stats.ttest_ind(a, b, equal_var=False)
