@@ -584,6 +584,7 @@ def _table_runs():
     rows += [("apolloscape", "swiftnet_rn18", "baseline", s, v) for s, v in enumerate([9.0, 9.5, 10.0])]
     rows += [("culane", "erfnet", "baseline", s, v) for s, v in enumerate([60.0, 61.0])]  # no IntRA-KD run
     rows += [("llamas", "erfnet", "intrakd", 0, 0.6)]  # no baseline run
+    rows += [("cityscapes", "erfnet", "baseline", 0, 70.0)]  # one baseline seed, no IntRA-KD run
     floors = {"apolloscape": 1.0, "culane": 59.5, "llamas": 0.1}  # culane: 60.5 lies < 2 points above: not learned
     return _runs(rows).assign(floor=lambda f: f.dataset.map(floors))
 
@@ -857,3 +858,27 @@ def test_comparison_rows_follow_the_method_order_of_the_tables():
     assert best == [m for m in METHOD_LABELS if m in set(best)] and len(best) == 7
     gain = [c["side_a"][1] for c in comps if c["claim"] == "T4.gain"]
     assert gain == [m for m in METHOD_LABELS if m in set(gain)] and len(gain) == 5
+
+
+def test_paired_and_one_sample_rows_use_the_tables_level():
+    a, b = [17.0, 18.5, 17.3], [15.0, 17.0, 15.5]
+    paired = _row(verdict_table(_crn_runs(a, b), level=0.9), "T5.improves", "erfnet + IntRA-KD", "erfnet (baseline)")
+    res = stats.ttest_rel(a, b)
+    ci = res.confidence_interval(0.9)
+    assert paired.test == "paired t (seeds)"
+    assert (paired.ci_low, paired.ci_high, paired.p) == pytest.approx((ci.low, ci.high, res.pvalue))
+    students = [20.0, 21.5, 20.7]
+    one = _row(verdict_table(_teacher_runs(30.0, students), level=0.9), "T123.teacher", "pspnet_r101 (teacher)",
+               "enet (baseline)")
+    res = stats.ttest_1samp(students, popmean=30.0)
+    ci = res.confidence_interval(0.9)
+    assert one.test == "one-sample t (seeds)"
+    assert (one.ci_low, one.ci_high, one.p) == pytest.approx((30.0 - ci.high, 30.0 - ci.low, res.pvalue))
+
+
+def test_a_runs_table_without_the_needed_columns_is_refused():
+    runs = _runs([("apolloscape", "erfnet", "baseline", 0, 5.0)])
+    for col in ("dataset", "student", "method", "value"):
+        with pytest.raises(ValueError, match=re.escape(f"runs table lacks column(s) ['{col}']; expected the frame of "
+                                                       "collect_runs()")):
+            verdict_table(runs.drop(columns=col))
