@@ -370,6 +370,7 @@ def test_holm_by_hand():
     out = holm([0.01, math.nan, 0.04])  # nan is not a test: m = 2
     assert out[0] == pytest.approx(0.02) and math.isnan(out[1]) and out[2] == pytest.approx(0.04)
     assert holm([0.6, 0.5]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.7, 0.6]) == pytest.approx([1.0, 1.0])  # 2 x 0.6 = 1.2, capped at 1
 
 
 def test_holm_within_a_claim_can_undo_a_raw_agreement():
@@ -703,6 +704,7 @@ def test_common_random_numbers_needs_the_same_seeds_once_and_both_digests():
     side_a, side_b = a[a.method == "intrakd"], a[a.method == "baseline"]
     assert common_random_numbers(side_a, side_b)
     assert not common_random_numbers(side_a.iloc[:1], side_b.iloc[:1])  # one pair: nothing to pair
+    assert common_random_numbers(side_a.iloc[:2], side_b.iloc[:2])  # two pairs: a paired interval (df 1)
     assert not common_random_numbers(side_a.iloc[:2], side_b)  # other seed counts
     assert not common_random_numbers(side_a, side_b.assign(seed=[0, 1, 5]))  # other seeds
     twice = side_a.assign(seed=[0, 0, 1])
