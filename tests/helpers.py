@@ -52,3 +52,32 @@ def poison_second_epoch(monkeypatch) -> None:
         return original(self, epoch)
 
     monkeypatch.setattr(trainer, "train_epoch", poisoned)
+
+
+def cityscapes_scripts_oracle(monkeypatch, preds, gts, table: str):
+    """cityscapesScripts' ``evaluateImgLists`` in-process on label-ID PNGs, with ``table``'s labels ("apolloscape"
+    or "cityscapes") patched into it; returns (classScores, averageScoreClasses)."""
+    from collections import namedtuple
+
+    from cityscapesscripts.evaluation import evalPixelLevelSemanticLabeling as ev_mod
+
+    from intrakd.labels import APOLLO_LABELS, CITYSCAPES_LABELS
+
+    labels = APOLLO_LABELS if table == "apolloscape" else CITYSCAPES_LABELS
+    CsLabel = namedtuple("Label", "name id trainId category categoryId hasInstances ignoreInEval color")
+    cats = sorted({lab.category for lab in labels})
+    cs = [CsLabel(lab.name, lab.id, lab.train_id, lab.category, cats.index(lab.category), False,
+                  lab.ignore_in_eval, lab.color) for lab in labels]
+    cat2 = {}
+    for lab in cs:
+        cat2.setdefault(lab.category, []).append(lab)
+    for name, val in (("labels", cs), ("name2label", {lab.name: lab for lab in cs}),
+                      ("id2label", {lab.id: lab for lab in cs}),
+                      ("trainId2label", {lab.trainId: lab for lab in reversed(cs)}),
+                      ("category2labels", cat2)):
+        monkeypatch.setattr(ev_mod, name, val)
+    monkeypatch.setattr(ev_mod.args, "evalInstLevelScore", False)
+    monkeypatch.setattr(ev_mod.args, "quiet", True)
+    monkeypatch.setattr(ev_mod.args, "JSONOutput", False)
+    res = ev_mod.evaluateImgLists([str(p) for p in preds], [str(g) for g in gts], ev_mod.args)
+    return res["classScores"], res["averageScoreClasses"]
