@@ -81,3 +81,27 @@ def cityscapes_scripts_oracle(monkeypatch, preds, gts, table: str):
     monkeypatch.setattr(ev_mod.args, "JSONOutput", False)
     res = ev_mod.evaluateImgLists([str(p) for p in preds], [str(g) for g in gts], ev_mod.args)
     return res["classScores"], res["averageScoreClasses"]
+
+
+def apollo_submission_files(model, dataset, out: Path) -> list[tuple[Path, Path]]:
+    """(prediction, ground truth) label-ID PNGs of every image of an ApolloScape ``dataset``: ``model`` run here on
+    each image (not through the engine), the argmax at the network size written as the submission PNG
+    (metrics.writers: trainId -> ID, nearest resize into the kept rows of a void image), and the tree's label IDs
+    written as a plain ID PNG, both ready for :func:`cityscapes_scripts_oracle`."""
+    from PIL import Image
+
+    from intrakd.metrics.writers import write_apollo_submission
+
+    model.eval()
+    pairs = []
+    for i in range(len(dataset)):
+        with torch.no_grad():
+            logits = model(dataset[i]["image"][None])["logits"][0]
+        w, h = dataset.full_size(i)
+        pred = write_apollo_submission(out / "pred" / f"{i}.png", logits.argmax(0).numpy(), full_size=(w, h),
+                                       crop_top=dataset.top_rows(h))
+        gt = out / "gt" / f"{i}.png"
+        gt.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(dataset.raw_label(i)).save(gt)
+        pairs.append((pred, gt))
+    return pairs

@@ -333,21 +333,13 @@ def _predictions(cfg, dataset, model=None):
 def _rescore_apolloscape(cfg, base, monkeypatch):
     """Argmax at the network size, the submission PNG of metrics.writers (trainId -> ID, nearest resize into the
     kept rows of a void image), scored by cityscapesScripts with the ApolloScape table against the label PNGs."""
-    from helpers import cityscapes_scripts_oracle
-    from PIL import Image
+    from helpers import apollo_submission_files, cityscapes_scripts_oracle
 
-    from intrakd.metrics.writers import write_apollo_submission
+    from intrakd.models.checkpoint import load_weights
 
-    ds, preds = _predictions(cfg, "apolloscape")
-    pred_files, gt_files = [], []
-    for i, logits, _ in preds:
-        w, h = ds.full_size(i)
-        pred_files.append(write_apollo_submission(base / "pred" / f"{i}.png", logits.argmax(0).numpy(),
-                                                  full_size=(w, h), crop_top=ds.top_rows(h)))
-        gt_files.append(base / "gt" / f"{i}.png")
-        gt_files[-1].parent.mkdir(exist_ok=True)
-        Image.fromarray(ds.raw_label(i)).save(gt_files[-1])  # the tree's label IDs as a plain ID PNG
-    return 100 * cityscapes_scripts_oracle(monkeypatch, pred_files, gt_files, "apolloscape")[1]
+    model, _ = load_weights(cfg.out / "model.pt", name=cfg.model, num_classes=37)  # 37 outputs (datasets_metrics.md)
+    pairs = apollo_submission_files(model, _eval_set(cfg), base)
+    return 100 * cityscapes_scripts_oracle(monkeypatch, *zip(*pairs), "apolloscape")[1]
 
 
 def _rescore_cityscapes(cfg, base, monkeypatch):

@@ -163,18 +163,23 @@ def test_affinity_figure_panels_and_titles(runs_dir, tmp_path):
         affinity_figure(dirs, None, tmp_path / "bad.png", image=9)  # teacher found from the recorded checkpoint
 
 
-def test_image_scores_are_the_official_miou_of_each_image(runs_dir):
-    from intrakd.metrics.segmentation import SegEvaluator
-    from intrakd.report.qualitative import image_scores, load_run, predict_raw, run_dataset, run_model
+def test_image_scores_are_the_official_miou_of_each_image(runs_dir, tmp_path, monkeypatch):
+    """Each run's per-image score against cityscapesScripts (ApolloScape table) on that one image's prediction,
+    written by the submission writer from model.pt's own forward pass."""
+    from helpers import apollo_submission_files, cityscapes_scripts_oracle
+
+    from intrakd.report.qualitative import image_scores, load_run, run_dataset, run_model
 
     dirs = _dirs(runs_dir, "baseline", "bifpn", "intrakd")
     scores = image_scores(dirs)
     assert list(scores.columns) == ["label", "image", "name", "score"] and len(scores) == 3 * 2  # 2 val images
-    ds = run_dataset(load_run(dirs["erfnet + IntRA-KD"]))
-    evaluator = SegEvaluator("apolloscape")
-    evaluator.update(predict_raw(run_model(dirs["erfnet + IntRA-KD"]), ds, 1), ds.raw_label(1))
-    row = scores[(scores.label == "erfnet + IntRA-KD") & (scores.image == 1)]
-    assert row.score.item() == pytest.approx(100 * evaluator.result()["miou"])
+    for label, run in dirs.items():
+        pairs = apollo_submission_files(run_model(run), run_dataset(load_run(run)), tmp_path / label)
+        for i, (pred, gt) in enumerate(pairs):
+            want = 100 * cityscapes_scripts_oracle(monkeypatch, [pred], [gt], "apolloscape")[1]
+            got = scores[(scores.label == label) & (scores.image == i)].score.item()
+            assert got == pytest.approx(want, abs=1e-9), (label, i)
+    assert scores.score.nunique() > 1  # the images and runs score differently: the comparison can fail
     assert len(image_scores(dirs, max_images=1)) == 3
 
 
