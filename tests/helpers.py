@@ -105,3 +105,32 @@ def apollo_submission_files(model, dataset, out: Path) -> list[tuple[Path, Path]
         Image.fromarray(dataset.raw_label(i)).save(gt)
         pairs.append((pred, gt))
     return pairs
+
+
+def resnet101_params() -> int:
+    """Parameters of torchvision's ResNet-101 without its ImageNet classifier (the teachers' backbone; dilation
+    adds none): 42,500,160."""
+    import torchvision
+
+    model = torchvision.models.resnet101(weights=None)
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("fc."))
+
+
+def pspnet_r101_params(classes: int) -> int:
+    """The IntRA-KD teacher counted by hand (models_baselines.md §A: dilated ResNet-101 + PSP head, Codes-for-IntRA-KD
+    models/pspnet.py): 4 pyramid branches of a 1x1 2048->512 conv (no bias) + BN (2 x 512), a 3x3
+    (2048 + 4 x 512)->512 conv (no bias) + BN, a 1x1 512->classes classifier with bias. 65,592,933 at 37 classes."""
+    branches = 4 * (2048 * 512 + 2 * 512)
+    bottleneck = (2048 + 4 * 512) * 512 * 9 + 2 * 512
+    return resnet101_params() + branches + bottleneck + 512 * classes + classes
+
+
+def deeplabv3plus_r101_params(classes: int) -> int:
+    """DeepLabv3+ ResNet-101 (VainF's, models_baselines.md §A) counted by hand: ASPP = a 1x1 and three 3x3 atrous
+    2048->256 convs, an image-pooling 1x1 2048->256 conv, a 1x1 1280->256 projection (each without bias, + BN of
+    2 x 256); decoder = a 1x1 256->48 low-level conv + BN, one 3x3 (256 + 48)->256 conv + BN, a 1x1 256->classes
+    classifier with bias. 58,753,459 at 19 classes (the reference's 58.75M)."""
+    bn = 2 * 256
+    aspp = 2048 * 256 + bn + 3 * (2048 * 256 * 9 + bn) + 2048 * 256 + bn + 5 * 256 * 256 + bn
+    decoder = 256 * 48 + 2 * 48 + (256 + 48) * 256 * 9 + bn
+    return resnet101_params() + aspp + decoder + 256 * classes + classes
