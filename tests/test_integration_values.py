@@ -72,6 +72,35 @@ def test_sad_is_off_before_and_on_after_its_switch_inside_an_engine_run(tmp_path
     assert history["loss_sad"].iloc[1] == pytest.approx((seen[2][2] + seen[3][2]) / 2, rel=1e-6)
 
 
+def test_a_partial_last_batch_leaves_no_gap_in_the_steps_the_schedule_counts(tmp_path_factory, tmp_path, monkeypatch):
+    """5 training images, batch 2: the loader drops the partial last batch, so an epoch is 2 steps (not
+    ceil(5 / 2) = 3). The global steps the methods see run 0..3 without a gap, metrics.json's ``iterations`` is
+    the 4 steps run, and the poly LR (power 0.9, 0.01) of epoch 2's last step is 0.01 x (1 - 3/4)^0.9."""
+    import json
+
+    import pandas as pd
+    from helpers import tiny_cfg
+
+    from intrakd.data.synth import generate
+    from intrakd.distill.sad import SAD
+    from intrakd.engine import train
+
+    steps = []
+    original = SAD.forward
+    monkeypatch.setattr(SAD, "forward", lambda self, *a, step=0, epoch=0: steps.append(step) or original(
+        self, *a, step=step, epoch=epoch))
+    root = tmp_path_factory.mktemp("odd") / "apolloscape"
+    generate("apolloscape", root, num=8, seed=0, size=(424, 340))  # 2/3 of 8 = 5 training images
+    out = tmp_path / "odd"
+    metrics = train(tiny_cfg(root, out, method="sad", epochs=2, lr=0.01, method_options={"start_fraction": 0.5}))
+    history = pd.read_csv(out / "history.csv")
+    assert metrics["num_train_images"] == 5 and history["steps"].tolist() == [2, 2]
+    assert steps == [0, 1, 2, 3]
+    assert metrics["iterations"] == json.loads((out / "metrics.json").read_text())["iterations"] == 4
+    assert history["lr"].iloc[1] == pytest.approx(0.01 * (1 - 3 / 4) ** 0.9)
+    assert history["loss_sad"].iloc[0] == 0.0 and history["loss_sad"].iloc[1] > 0  # on from ceil(0.5 x 4) = 2
+
+
 def _preset_configs() -> dict[str, Path]:
     files = {p.parent.parent.name: p for p in sorted((REPO / "presets").glob("*/config/config.yaml"))}
     return files | {"default": REPO / "config/config.yaml", ".test": REPO / ".test/config/config.yaml"}
@@ -105,9 +134,9 @@ def _sad_runs(config: dict) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("preset", sorted(_preset_configs()))
 def test_every_presets_sad_runs_switch_on_before_they_end(preset):
     """For every SAD run of every preset: the steps the engine runs (per epoch the loader's full batches, at most
-    ``max_iters_per_epoch``, numbered ``epoch x iters_per_epoch + step``) reach the switch step
-    ``ceil(start_fraction x total_steps)`` before the last one."""
+    ``max_iters_per_epoch``) reach the switch step ``ceil(start_fraction x total_steps)`` before the last one."""
     from intrakd.distill.sad import START_FRACTION
+    from intrakd.engine.train import iters_per_epoch
     from intrakd.grid import run_params
     from intrakd.yamlio import load_file
 
@@ -118,16 +147,11 @@ def test_every_presets_sad_runs_switch_on_before_they_end(preset):
     for dataset, student, method in runs:
         p = run_params(config, dataset, student, method, config["seeds"][0])
         n, batch, epochs = _train_images(config, dataset), p["batch_size"], p["epochs"]
-        per_epoch = math.ceil(n / batch)  # the Trainer's iters_per_epoch (one process)
-        ran = n // batch if n >= batch else 1  # the loader drops a last partial batch (drop_last)
-        if p.get("max_iters_per_epoch"):
-            per_epoch, ran = min(per_epoch, p["max_iters_per_epoch"]), min(ran, p["max_iters_per_epoch"])
-        total = per_epoch * epochs
+        total = iters_per_epoch(n, batch, max_iters=p.get("max_iters_per_epoch")) * epochs  # the Trainer's count
         fraction = p["method_options"].get("start_fraction", START_FRACTION)
         sad = build_method("sad", ToySegModel(3, width=4), None, 3, total_steps=total, start_fraction=fraction)
-        last = (epochs - 1) * per_epoch + ran - 1
-        assert sad.switch_step <= last, (f"{preset}: SAD run {dataset}/{student}/{method} never switches on: "
-                                         f"switch step {sad.switch_step}, last step {last}")
+        assert sad.switch_step <= total - 1, (f"{preset}: SAD run {dataset}/{student}/{method} never switches on: "
+                                              f"switch step {sad.switch_step}, last step {total - 1}")
         assert 0 < sad.switch_step, f"{preset}: SAD run {dataset}/{student}/{method} is on from the first step"
 
 
