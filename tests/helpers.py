@@ -134,3 +134,54 @@ def deeplabv3plus_r101_params(classes: int) -> int:
     aspp = 2048 * 256 + bn + 3 * (2048 * 256 * 9 + bn) + 2048 * 256 + bn + 5 * 256 * 256 + bn
     decoder = 256 * 48 + 2 * 48 + (256 + 48) * 256 * 9 + bn
     return resnet101_params() + aspp + decoder + 256 * classes + classes
+
+
+def direct_aoi(label, size, num_classes: int, kernel: int = 5, unit: str = "feature", downsample: str = "area"):
+    """n x h x w AOI maps of one H x W label (numpy, 255 = ignore; H, W multiples of h, w), by the paper's recipe
+    written directly: one-hot per class, area (the mean of each block) or nearest (every s-th pixel, OpenCV
+    INTER_NEAREST) downsampling, and cv2.blur (the author's box filter, BORDER_REFLECT_101) in feature pixels after
+    it or in label pixels before it."""
+    import cv2
+    import numpy as np
+
+    h, w = size
+    sy, sx = label.shape[0] // h, label.shape[1] // w
+    out = []
+    for c in range(num_classes):
+        m = (label == c).astype(np.float64)
+        if unit == "label":
+            m = cv2.blur(m, (kernel, kernel))
+        m = m.reshape(h, sy, w, sx).mean((1, 3)) if downsample == "area" else m[::sy, ::sx]
+        if unit == "feature":
+            m = cv2.blur(m, (kernel, kernel))
+        out.append(m)
+    return np.stack(out)
+
+
+def direct_graphs(feat, aoi, moments=(1, 2, 3), eps: float = 1e-6):
+    """(K x n x n cosine affinity graphs, n AOI masses) of one C x h x w feature map, by the paper's formulas with
+    loops: per class j the AOI-weighted mean, variance and skewness of every channel (two-pass, float64), per order
+    the n x n cosine matrix, 0 for an absent class (zero mass)."""
+    import numpy as np
+
+    f = feat.detach().double().numpy() if isinstance(feat, torch.Tensor) else np.asarray(feat, np.float64)
+    n = aoi.shape[0]
+    mass = aoi.sum((1, 2))
+    nodes = np.zeros((len(moments), n, f.shape[0]))
+    for j in range(n):
+        if mass[j] == 0:
+            continue
+        wgt = aoi[j] / mass[j]
+        for ch in range(f.shape[0]):
+            mu = (wgt * f[ch]).sum()
+            var = (wgt * (f[ch] - mu) ** 2).sum()
+            third = (wgt * (f[ch] - mu) ** 3).sum()
+            by_order = {1: mu, 2: var, 3: third / (var + eps) ** 1.5}
+            nodes[:, j, ch] = [by_order[k] for k in moments]
+    graphs = np.zeros((len(moments), n, n))
+    for k in range(len(moments)):
+        for i in range(n):
+            for j in range(n):
+                ni, nj = np.linalg.norm(nodes[k, i]), np.linalg.norm(nodes[k, j])
+                graphs[k, i, j] = nodes[k, i] @ nodes[k, j] / (ni * nj) if ni and nj else 0.0
+    return graphs, mass

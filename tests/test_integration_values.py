@@ -4,6 +4,10 @@
   and every preset's SAD runs switch on before they end.
 - IntRA-KD's three terms (intra, AT, KD) against a direct computation written with plain torch/numpy loops
   (cv2.blur for the AOI box filter, two-pass moments, explicit cosines), and each option changing the value.
+- The engine's score on each of the four datasets (synthetic worlds) against the saved model's predictions written
+  in the benchmark's submission format and re-scored from the files (cityscapesScripts for mIoU).
+- A partial last batch leaves no gap in the global steps; restoring to full size puts a marker pixel at its scaled
+  coordinate.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -174,60 +177,44 @@ def _setup():
     return student, teacher, s_out, t_out, {"image": x, "label": label}
 
 
-def _aoi_direct(label: np.ndarray, size: int, kernel: int, unit: str, downsample: str) -> np.ndarray:
-    """n x size x size AOI maps of one H x W label (square, H divisible by ``size``): one-hot per class, area (the
-    mean of each s x s block) or nearest (every s-th pixel, OpenCV INTER_NEAREST) downsampling, and cv2.blur (the
-    author's box filter, BORDER_REFLECT_101) in feature pixels after or in label pixels before it."""
-    s = label.shape[0] // size
-    out = []
-    for c in range(C):
-        m = (label == c).astype(np.float64)
-        if unit == "label":
-            m = cv2.blur(m, (kernel, kernel))
-        m = m.reshape(size, s, size, s).mean((1, 3)) if downsample == "area" else m[::s, ::s]
-        if unit == "feature":
-            m = cv2.blur(m, (kernel, kernel))
-        out.append(m)
-    return np.stack(out)
-
-
 def _intra_direct(fs, ft, label, moments=(1, 2, 3), kernel=5, unit="feature", downsample="area") -> float:
-    """The IntRA graph loss of one tap pair, by the paper's formulas with loops: per class j the AOI-weighted mean,
-    variance and skewness of every channel (two-pass), per order the n x n cosine matrix (0 for an absent class),
-    the squared student-teacher difference averaged over the pairs of classes present in both, summed over orders,
-    averaged over the batch."""
-    eps, tau = 1e-6, 1e-3
+    """The IntRA graph loss of one tap pair from the direct AOIs and graphs (tests/helpers.py): the squared
+    student-teacher graph difference averaged over the pairs of classes present in both (AOI mass above 1e-3),
+    summed over moment orders, averaged over the batch."""
+    from helpers import direct_aoi, direct_graphs
+
     total = 0.0
     for b in range(fs.shape[0]):
         graphs, present = [], []
         for feat in (fs[b], ft[b]):
-            f = feat.detach().double().numpy()
-            aoi = _aoi_direct(label[b].numpy(), f.shape[-1], kernel, unit, downsample)
-            nodes = np.zeros((len(moments), C, f.shape[0]))
-            mass = aoi.sum((1, 2))
-            for j in range(C):
-                if mass[j] == 0:
-                    continue
-                w = aoi[j] / mass[j]
-                for ch in range(f.shape[0]):
-                    mu = (w * f[ch]).sum()
-                    var = (w * (f[ch] - mu) ** 2).sum()
-                    third = (w * (f[ch] - mu) ** 3).sum()
-                    by_order = {1: mu, 2: var, 3: third / (var + eps) ** 1.5}
-                    nodes[:, j, ch] = [by_order[k] for k in moments]
-            g = np.zeros((len(moments), C, C))
-            for k in range(len(moments)):
-                for i in range(C):
-                    for j in range(C):
-                        ni, nj = np.linalg.norm(nodes[k, i]), np.linalg.norm(nodes[k, j])
-                        g[k, i, j] = nodes[k, i] @ nodes[k, j] / (ni * nj) if ni and nj else 0.0
+            aoi = direct_aoi(label[b].numpy(), feat.shape[-2:], C, kernel, unit, downsample)
+            g, mass = direct_graphs(feat, aoi, moments)
             graphs.append(g)
-            present.append(mass > tau)
+            present.append(mass > 1e-3)
         both = present[0] & present[1]
         pairs = [(i, j) for i in range(C) for j in range(C) if both[i] and both[j]]
         total += sum(np.mean([(graphs[0][k, i, j] - graphs[1][k, i, j]) ** 2 for i, j in pairs])
                      for k in range(len(moments)))
     return total / fs.shape[0]
+
+
+@pytest.mark.xfail(strict=True, reason="known bug, reported (issue 17): moment_pool's algebraic third central moment "
+                   "E3 - 3 mu E2 + (3 - m0) mu^3 cancels to round-off of order shift^3 x 1e-16 when a channel is constant "
+                   "over a class region, and the skewness divides it by (0 + eps)^1.5 = 1e-9; not fixed here because "
+                   "a fix changes the default preset's training numerics")
+def test_skewness_of_a_channel_constant_over_a_region_is_zero():
+    """A channel that is 0 over class 0's half and ~340 over class 1's: class 0's variance and skewness of that channel
+    are 0 by definition (the two-pass form gives 0); the code's float64 algebraic form gives a skewness of about 7."""
+    from intrakd.distill.intrakd import moment_pool
+
+    feat = torch.zeros(1, 1, 8, 8)
+    feat[0, 0, :, 4:] = 337.77 * (1 + 0.1 * torch.rand(8, 4, generator=torch.Generator().manual_seed(0)))
+    aoi = torch.zeros(1, 2, 8, 8)
+    aoi[0, 0, :, :4] = 1
+    aoi[0, 1, :, 4:] = 1
+    nodes, _ = moment_pool(feat, aoi)
+    assert abs(float(nodes[0, 1, 0, 0])) < 1e-9  # the variance is right
+    assert abs(float(nodes[0, 2, 0, 0])) < 1e-3
 
 
 def _at_direct(fs, ft) -> float:

@@ -199,6 +199,36 @@ def test_graph_distances_are_the_figures_mads(runs_dir, tmp_path):
                      if t.startswith(label + "\n")]
         got = dist[(dist.label == label) & (dist.image == i)].mad.item()
         assert len(per_order) == 3 and got == pytest.approx(np.mean(per_order), abs=1e-3)
+    # against the graphs computed directly (tests/helpers.py: cv2.blur AOIs, two-pass moments, explicit cosines) from
+    # each model.pt's own "high" features: the mean |student - teacher| over the present classes' pairs and orders.
+    # Orders 1-2 direct; order 3 (skewness) from the code's graph, whose value on channels constant over a class region
+    # is round-off (test_integration_values' xfail test_skewness_of_a_channel_constant_over_a_region_is_zero)
+    from helpers import direct_aoi, direct_graphs
+
+    from intrakd.report.affinity import graphs_of, intra_options
+    from intrakd.report.qualitative import run_model
+
+    models = {label: run_model(d) for label, d in {**dirs, "teacher": teacher}.items()}
+    ds = run_dataset(load_run(teacher))
+    scored = set()
+    for i in range(len(ds)):
+        item, graphs, present = ds[i], {}, True
+        for label, model in models.items():
+            with torch.no_grad():
+                feat = model(item["image"][None])["feats"][model.tap("high").name][0]
+            direct, mass = direct_graphs(feat, direct_aoi(item["label"].numpy(), feat.shape[-2:], 37), moments=(1, 2))
+            skew = graphs_of(model, item, 37, intra_options({}))[0][2:].double().numpy()
+            graphs[label] = np.concatenate([direct, skew])
+            present = present & (mass > 1e-3)  # IntRA-KD's presence_tau
+        classes = np.flatnonzero(present)
+        if len(classes) < 2:
+            continue
+        scored.add(i)
+        for label in dirs:
+            want = np.abs(graphs[label] - graphs["teacher"])[:, classes][:, :, classes].mean()
+            got = dist[(dist.label == label) & (dist.image == i)].mad.item()
+            assert got == pytest.approx(want, rel=1e-5, abs=1e-7), (label, i)
+    assert scored == set(dist.image) and scored
 
 
 def test_figures_cli_regenerates_everything_from_the_run_folders(runs_dir, tmp_path, capsys):
