@@ -140,7 +140,7 @@ def test_every_presets_sad_runs_switch_on_before_they_end(preset):
     ``max_iters_per_epoch``) reach the switch step ``ceil(start_fraction x total_steps)`` before the last one."""
     from intrakd.distill.sad import START_FRACTION
     from intrakd.engine.train import iters_per_epoch
-    from intrakd.grid import run_params
+    from intrakd.grid import student_optim
     from intrakd.yamlio import load_file
 
     config = load_file(_preset_configs()[preset])
@@ -148,10 +148,10 @@ def test_every_presets_sad_runs_switch_on_before_they_end(preset):
     if not runs:
         pytest.skip(f"the {preset} preset has no SAD run")
     for dataset, student, method in runs:
-        p = run_params(config, dataset, student, method, config["seeds"][0])
+        p = student_optim(config, dataset, student)  # a run's epochs and batch (grid.run_params without the rest)
         n, batch, epochs = _train_images(config, dataset), p["batch_size"], p["epochs"]
         total = iters_per_epoch(n, batch, max_iters=p.get("max_iters_per_epoch")) * epochs  # the Trainer's count
-        fraction = p["method_options"].get("start_fraction", START_FRACTION)
+        fraction = config["methods"][method].get("options", {}).get("start_fraction", START_FRACTION)
         sad = build_method("sad", ToySegModel(3, width=4), None, 3, total_steps=total, start_fraction=fraction)
         assert sad.switch_step <= total - 1, (f"{preset}: SAD run {dataset}/{student}/{method} never switches on: "
                                               f"switch step {sad.switch_step}, last step {total - 1}")
