@@ -53,9 +53,10 @@ class Registry(Mapping[str, T], Generic[T]):
         """The registered names, sorted."""
         return sorted(self._items)
 
-    def unknown(self, name) -> UnknownNameError:
-        """The error for ``name``: ``unknown <kind> 'name'; valid: <sorted names>``."""
-        return UnknownNameError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
+    def unknown(self, name, what: str | None = None) -> UnknownNameError:
+        """The error for ``name``: ``unknown <what> 'name'; valid: <sorted names>`` (``what``: the kind, or the key
+        the name was given under, e.g. a run's ``teacher``)."""
+        return UnknownNameError(f"unknown {what or self.kind} {name!r}; valid: {', '.join(self.names())}")
 
     def __getitem__(self, name: str) -> T:
         try:

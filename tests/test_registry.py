@@ -11,6 +11,7 @@ import pytest
 
 from intrakd.data import DATASETS, build_dataset, get_spec
 from intrakd.distill import METHOD_REGISTRY, Distiller, build_method, register_method
+from intrakd.engine import RunConfig
 from intrakd.method_cards import METHOD_CARDS, TEACHER, row_label, row_rank
 from intrakd.models import MODEL_REGISTRY, build_model
 from intrakd.registry import Registry, UnknownNameError
@@ -44,6 +45,7 @@ def test_a_registry_registers_lists_and_refuses_unknown_and_repeated_names():
     (lambda: build_method("vgg", None, None, 5), METHOD_REGISTRY, "method"),
     (lambda: get_spec("vgg"), DATASETS, "dataset"),
     (lambda: build_dataset("vgg", "/nowhere", "val"), DATASETS, "dataset"),
+    (lambda: RunConfig(method="kd", teacher="vgg").validate(), MODEL_REGISTRY, "teacher"),  # named by its run key
 ])
 def test_unknown_names_raise_the_one_error_listing_every_valid_name(lookup, registry, kind):
     for caught in (KeyError, ValueError):  # callers of the three former styles catch it either way
