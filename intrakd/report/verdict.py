@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from intrakd.data.spec import get_spec
+from intrakd.data.spec import DATASETS, get_spec
 from intrakd.method_cards import row_label, row_rank
 from intrakd.report.common import SCORE_FILES, fmt_number
 from intrakd.report.tables import (
@@ -562,6 +562,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
                 level: float = LEVEL) -> str:
     digits_of = {"miou": 2, "f1": 2, "map": 3, "image miou": 2, "graph mad": 3}
+    metric_of = {name: spec.metric for name, spec in DATASETS.items()}
     lines = [
         "# Verdict: the paper's claims against our runs", "",
         f"**Data:** {note}", "",
@@ -604,7 +605,7 @@ def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: floa
 
         unit = " img" if r.unit == "images" else ""
 
-        fd = digits_of.get(get_spec(r.dataset).metric, d)
+        fd = digits_of.get(metric_of.get(r.dataset, r.metric), d)
 
         def ours(mean, sd, n, floor):
             if n == 0:
