@@ -8,8 +8,9 @@ Outputs in ``cfg.out_dir``:
 A run whose checkpoint already holds the last epoch trains nothing and writes its outputs from the checkpoint
 (``history.csv`` from its record, ``model.pt`` and ``metrics.json`` from its weights): rerunning a finished run, or
 one killed after its last checkpoint, reproduces the uninterrupted run's outputs.
-With ``nproc`` > 1 the run trains with DDP under torchrun: see :mod:`intrakd.engine.distributed` for how to run
-on N GPUs and what changes (global batch, SyncBatchNorm, learning rate not rescaled).
+With ``nproc`` > 1 the run trains with DDP under torchrun, one process each running :func:`train_in_process`: see
+:mod:`intrakd.engine.launch` for how to run on N GPUs and :mod:`intrakd.engine.distributed` for what changes
+(global batch, SyncBatchNorm, learning rate not rescaled).
 """
 
 from __future__ import annotations
@@ -536,12 +537,11 @@ class Trainer:
         return group.broadcast(metrics)
 
 
-def train(cfg: RunConfig | dict) -> dict:
-    """Train (or resume) one run and write its sidecars; returns the metrics dict.
-
-    ``cfg.nproc`` > 1 launches the run under torchrun and returns the metrics it wrote; a process started by
-    torchrun (``RANK``/``WORLD_SIZE`` set) trains as one member of that group (:mod:`intrakd.engine.distributed`).
-    """
+def train_in_process(cfg: RunConfig | dict) -> dict:
+    """Train (or resume) one run in this process and write its sidecars; returns the metrics dict. A process started
+    by torchrun (``RANK``/``WORLD_SIZE`` set) trains as one member of that group (:mod:`intrakd.engine.distributed`).
+    Launching the processes of an ``nproc`` > 1 run is the caller's: :func:`intrakd.engine.train` (the launcher's
+    entry, :mod:`intrakd.engine.launch`) does it."""
     if isinstance(cfg, dict):
         cfg = RunConfig.from_dict(cfg)
     env = distributed.launcher_env()
@@ -550,12 +550,11 @@ def train(cfg: RunConfig | dict) -> dict:
             raise ValueError(f"nproc={cfg.nproc} but this process was started with WORLD_SIZE={env.world_size}: "
                              f"set nproc to 1 or {env.world_size}, or launch through train() without torchrun")
         cfg = dataclasses.replace(cfg, nproc=env.world_size)  # batch and device are checked for this group
+    elif cfg.nproc > 1:
+        raise ValueError(f"nproc={cfg.nproc} outside torchrun: train this run with intrakd.engine.train, which "
+                         "launches its processes")
     cfg.validate()  # the one check of a run; everything below trusts it
-    if env is None:
-        if cfg.nproc > 1:
-            return distributed.launch(cfg)
-        return Trainer(cfg).run()
-    if env.world_size == 1:
+    if env is None or env.world_size == 1:
         return Trainer(cfg).run()
     group = distributed.init_process_group(env, cfg.device)
     try:
