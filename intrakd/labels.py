@@ -2,6 +2,7 @@
 
 ApolloScape lane marks: dataset-api ``lane_segmentation/helpers/laneMarkDetection.py`` (38 entries).
 Cityscapes: cityscapesScripts ``helpers/labels.py`` (34 ids + license plate).
+LLAMAS lanes: unsupervised_llamas ``label_scripts/dataset_constants.py`` (the four evaluated lanes and their colours).
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ CITYSCAPES_LABELS: tuple[Label, ...] = (
 # fmt: on
 
 #: IntRA-KD trains ApolloScape with 37 outputs: trainIds 0..35 plus 36 = noise (249) and ignored (255) merged.
+#: LLAMAS training classes: background, then the four evaluated lanes (left to right: l1, l0, r0, r1).
+LLAMAS_CLASSES = ("background", "l1", "l0", "r0", "r1")
+#: unsupervised_llamas ``dataset_constants.DICT_COLORS`` for the four evaluated lanes (BGR).
+LLAMAS_LANE_COLOURS = {"l1": (0, 0, 255), "l0": (24, 140, 34), "r0": (255, 0, 0), "r1": (0, 255, 255)}
+
 APOLLO_NUM_CLASSES = 37
 APOLLO_MERGED_TRAIN_ID = 36
 CITYSCAPES_NUM_CLASSES = 19

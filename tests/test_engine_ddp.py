@@ -16,7 +16,9 @@ import torch.nn.functional as F
 import yaml
 
 from intrakd.engine import RunConfig, train
-from intrakd.engine import distributed
+from intrakd.engine import distributed, launch
+from intrakd.engine.config import ConfigTypeError
+from intrakd.engine.errors import DistributedRunError, NonFiniteLossError
 
 from helpers import history_without_timings, same_weights, tiny_apollo, tiny_cfg
 
@@ -73,8 +75,8 @@ def test_two_process_run_keeps_replicas_identical_with_trainable_method_extras(a
     _assert_replicas_identical(on_disk)
     history = pd.read_csv(out / "history.csv")
     assert list(history["epoch"]) == [1, 2] and (history["steps"] == 2).all()  # 4 images, global batch 2
-    assert yaml.safe_load((out / distributed.CONFIG_NAME).read_text())["nproc"] == 2
-    log = (out / distributed.LOG_NAME).read_text()
+    assert yaml.safe_load((out / launch.CONFIG_NAME).read_text())["nproc"] == 2
+    log = (out / launch.LOG_NAME).read_text()
     assert log.count("epoch 2/2 |") == 1  # process 0 alone logs
     assert not list(out.glob("*.tmp")) and (out / "model.pt").is_file()
 
@@ -113,7 +115,7 @@ def test_interrupted_two_process_run_resumes_exactly(skd_run, tmp_path):
     assert not (cfg.out / "metrics.json").exists()
 
     resumed = train(cfg)
-    assert "resumed from" in (cfg.out / distributed.LOG_NAME).read_text()
+    assert "resumed from" in (cfg.out / launch.LOG_NAME).read_text()
     assert resumed["value"] == reference["value"]
     _assert_replicas_identical(resumed)
     assert resumed["distributed"]["replica_param_sha256"] == reference["distributed"]["replica_param_sha256"]
@@ -127,11 +129,89 @@ def test_failing_processes_raise_one_error_naming_the_log(apollo_root, tmp_path)
     broken.write_bytes(b"not a checkpoint")  # exists (the launcher's check passes), unreadable in the workers
     cfg = _cfg(apollo_root, tmp_path / "run", method="kd", teacher="erfnet", teacher_width=0.125,
                teacher_checkpoint=str(broken))
-    with pytest.raises(distributed.DistributedRunError) as err:
+    with pytest.raises(DistributedRunError) as err:
         train(cfg)
-    log = tmp_path / "run" / distributed.LOG_NAME
+    log = tmp_path / "run" / launch.LOG_NAME
     assert str(log) in str(err.value) and "is unreadable" in str(err.value)
+    assert isinstance(err.value, ValueError)  # the workers' own error type (intrakd.models.checkpoint)
     assert "is unreadable" in log.read_text()
+
+
+@pytest.mark.slow  # ~15 s of process start-up for one error
+def test_a_worker_config_error_comes_back_as_that_error_through_its_report_not_its_output(apollo_root, tmp_path,
+                                                                                            monkeypatch):
+    """The launcher validates the run and writes ddp_config.yaml; here that file carries lr: -1, which each worker
+    refuses in its own RunConfig.validate(). The workers' output is thrown away: the error, its type and its
+    traceback reach the launcher through the per-rank JSON reports alone."""
+    to_dict = RunConfig.to_dict
+    monkeypatch.setattr(RunConfig, "to_dict", lambda self: to_dict(self) | {"lr": -1.0})  # the launcher's copy only
+
+    def silent(cmd, env, log):  # torchrun with its output discarded: nothing to parse
+        return subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+
+    monkeypatch.setattr(launch, "_stream", silent)
+    with pytest.raises(ValueError, match=r"lr must be > 0, got -1\.0") as err:
+        train(_cfg(apollo_root, tmp_path / "run"))
+    assert isinstance(err.value, DistributedRunError) and type(err.value).__name__ == "WorkerValueError"
+    assert f"full log: {tmp_path / 'run' / launch.LOG_NAME}" in str(err.value)
+    assert "[rank0] ValueError: lr must be > 0" in str(err.value) or "[rank1] ValueError: lr" in str(err.value)
+    assert "in validate" in "\n".join(err.value.__notes__)  # the worker's traceback, from its report
+    log = (tmp_path / "run" / launch.LOG_NAME).read_text()
+    assert "=== traceback of rank" in log and "intrakd train: error" not in log  # output discarded, reports kept
+
+
+# ---------------------------------------------------------------------- failure reports (no processes)
+def _report(tmp_path, rank, err, monkeypatch):
+    monkeypatch.setenv(launch.ERROR_DIR_ENV, str(tmp_path))
+    with pytest.raises(type(err)):
+        with launch.reporting_failure(rank):
+            raise err
+
+
+def test_failure_reports_raise_the_first_workers_error_type_with_its_message(tmp_path, monkeypatch):
+    _report(tmp_path, 1, NonFiniteLossError("loss is nan at epoch 2"), monkeypatch)
+    _report(tmp_path, 0, RuntimeError("Connection closed by peer"), monkeypatch)  # later: a peer losing rank 1
+    reports = launch.read_reports(tmp_path)
+    assert [r["rank"] for r in reports] == [1, 0]
+    assert reports[0]["types"][:2] == ["intrakd.engine.errors.NonFiniteLossError", "builtins.FloatingPointError"]
+    err = launch.failure(reports, "2-process run failed")
+    assert isinstance(err, NonFiniteLossError) and isinstance(err, DistributedRunError)
+    assert str(err) == ("2-process run failed\n[rank1] NonFiniteLossError: loss is nan at epoch 2\n"
+                        "[rank0] RuntimeError: Connection closed by peer")
+    assert "raise err" in err.__notes__[0] and err.__notes__[0].startswith("traceback of rank 1:")
+
+
+@pytest.mark.parametrize("raised, expected", [
+    (FileNotFoundError("data_root 'x': no such directory"), FileNotFoundError),
+    (ConfigTypeError("epochs='2': expected an integer"), TypeError),  # its module's class: the nearest built-in one
+    (NotImplementedError("no"), NotImplementedError),  # a RuntimeError itself
+    (KeyboardInterrupt("simulated kill"), None),  # not an Exception: a plain DistributedRunError, never an interrupt
+])
+def test_failure_types_are_the_nearest_known_class_of_the_workers_error(tmp_path, monkeypatch, raised, expected):
+    _report(tmp_path, 0, raised, monkeypatch)
+    err = launch.failure(launch.read_reports(tmp_path), "run failed")
+    assert isinstance(err, DistributedRunError) and str(raised) in str(err)
+    if expected is None:
+        assert type(err) is DistributedRunError
+    else:
+        assert isinstance(err, expected)
+
+
+def test_no_report_is_a_plain_distributed_run_error_and_a_hand_started_torchrun_writes_none(tmp_path, monkeypatch):
+    err = launch.failure([], "run failed")
+    assert type(err) is DistributedRunError and "no process reported an error" in str(err)
+    monkeypatch.delenv(launch.ERROR_DIR_ENV, raising=False)
+    with pytest.raises(ValueError):
+        with launch.reporting_failure(0):
+            raise ValueError("x")
+    assert not list(tmp_path.iterdir())
+
+
+def test_train_in_process_never_launches(apollo_root, tmp_path):
+    from intrakd.engine.train import train_in_process
+
+    with pytest.raises(ValueError, match="nproc=2 outside torchrun: train this run with intrakd.engine.train"):
+        train_in_process(_cfg(apollo_root, tmp_path / "run"))
 
 
 # ---------------------------------------------------------------------- parameters (no processes)

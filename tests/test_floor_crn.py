@@ -15,6 +15,7 @@ from intrakd.data import DATASETS, build_dataset
 from intrakd.data.io import SYNTH_MARKER
 from intrakd.data.synth.apolloscape import save_label
 from intrakd.distill import METHOD_REGISTRY, register_method
+from intrakd.method_cards import METHOD_CARDS, MethodCard
 from intrakd.distill.base import Distiller
 from intrakd.engine import train
 from intrakd.engine.evaluate import FLOOR_PREDICTOR, floor
@@ -77,6 +78,7 @@ class _RandomDraws(Distiller):
 def crn_runs(apollo_root, tmp_path_factory):
     """Same seed with three methods (one drawing random numbers, one with a teacher), and another seed."""
     tmp = tmp_path_factory.mktemp("crn")
+    METHOD_CARDS.register(_RandomDraws.name, MethodCard(_RandomDraws.name, "+ random draws"))  # every method has one
     register_method(_RandomDraws)
     try:
         teacher = build_model("pspnet_r101", 37, width=0.125)
@@ -90,7 +92,8 @@ def crn_runs(apollo_root, tmp_path_factory):
             "seed1": train(tiny_cfg(apollo_root, tmp / "seed1", seed=1, **kw)),
         }
     finally:
-        METHOD_REGISTRY.pop(_RandomDraws.name, None)  # other tests list the registry
+        METHOD_REGISTRY.unregister(_RandomDraws.name)  # other tests list the registry
+        METHOD_CARDS.unregister(_RandomDraws.name)
     return runs, tmp
 
 

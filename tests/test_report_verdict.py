@@ -852,14 +852,14 @@ def test_markdown_p_values_three_decimals_and_below_a_thousandth():
 
 
 def test_comparison_rows_follow_the_method_order_of_the_tables():
-    from intrakd.report.tables import METHOD_LABELS
+    from intrakd.method_cards import METHOD_CARDS
 
     comps = table_comparisons()
     best = [c["side_b"][1] for c in comps if c["claim"] == "T123.best" and c["dataset"] == "apolloscape"
             and c["side_a"][0] == "enet"]
-    assert best == [m for m in METHOD_LABELS if m in set(best)] and len(best) == 7
+    assert best == [m for m in METHOD_CARDS if m in set(best)] and len(best) == 7  # the cards' declaration order
     gain = [c["side_a"][1] for c in comps if c["claim"] == "T4.gain"]
-    assert gain == [m for m in METHOD_LABELS if m in set(gain)] and len(gain) == 5
+    assert gain == [m for m in METHOD_CARDS if m in set(gain)] and len(gain) == 5
 
 
 def test_paired_and_one_sample_rows_use_the_tables_level():

@@ -1,6 +1,7 @@
 """Dataset loaders (ApolloScape, CULane, LLAMAS, Cityscapes), shared geometry and the synthetic worlds.
 
-``build_dataset(name, root, split, ...)`` dispatches to ``intrakd.data.<name>.build``.
+``build_dataset(name, root, split, ...)`` dispatches to ``intrakd.data.<name>.build`` for a dataset of the registry
+:data:`DATASETS` (its :class:`DatasetSpec`; the loader module is imported only when asked for).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ __all__ = ["DATASETS", "DatasetSpec", "Record", "SegDataset", "build_dataset", "
 def build_dataset(name: str, root, split: str, *, train: bool = False, input_size=None, crop=None,
                   rotate_deg=None) -> SegDataset:
     """The loader of dataset ``name`` for ``split`` of the tree at ``root`` (genuine or synthetic)."""
-    get_spec(name)  # ValueError "unknown dataset 'x'; valid: ..."
+    get_spec(name)  # UnknownNameError (a ValueError) "unknown dataset 'x'; valid: ..."
     module = importlib.import_module(f"intrakd.data.{name}")
     return module.build(root, split, train=train, input_size=input_size, crop=crop, rotate_deg=rotate_deg)
 

@@ -27,18 +27,18 @@ import numpy as np
 from intrakd.data import io
 from intrakd.data.base import Record, SegDataset
 from intrakd.data.spec import DATASETS
+from intrakd.labels import LLAMAS_LANE_COLOURS
 
 SPEC = DATASETS["llamas"]
 SIZE = tuple(SPEC.genuine_size)  # (W, H) = (1276, 717)
-CLASSES = ("background", "l1", "l0", "r0", "r1")
+CLASSES = SPEC.class_names  # intrakd.labels.LLAMAS_CLASSES
 LANE_IDS = CLASSES[1:]
 SPLITS = {"train": "train", "valid": "valid", "val": "valid", "test": "test"}
 IMAGE_KINDS = (("color_images", "_color_rect.png"), ("grayscale_images", "_gray_rect.png"))
 MIN_LANE_HEIGHT = 20  # read_json(min_lane_height=20)
 MIN_MARKERS = 2
 MARKER_WIDTH_M = 0.10
-#: unsupervised_llamas ``dataset_constants.DICT_COLORS`` for the four evaluated lanes (BGR).
-LANE_COLOURS = {"l1": (0, 0, 255), "l0": (24, 140, 34), "r0": (255, 0, 0), "r1": (0, 255, 255)}
+LANE_COLOURS = LLAMAS_LANE_COLOURS  # the official lane colours (BGR)
 #: colour for every other lane (l2, r2, ...): drawn, therefore hiding what is below it, but background.
 OTHER_COLOUR = (128, 128, 128)
 _COORD_LIMIT = float(1 << 20)  # keeps absurd projections inside OpenCV's coordinate range

@@ -1,4 +1,6 @@
-"""Distillation methods behind one interface (:mod:`intrakd.distill.base`), one file each, registered by name.
+"""Distillation methods behind one interface (:mod:`intrakd.distill.base`), one file each, registered by name in
+:data:`METHOD_REGISTRY` (:class:`intrakd.registry.Registry`), each with its card in :mod:`intrakd.method_cards` (the
+label and row place the tables give it, readable without torch).
 
 Registry: "baseline" (none), "intrakd" (IntRA + AT + KD, the headline method), "intra" (IntRA only), "kd",
 "at", "skd", "skd_pair", "psn" (PS-N / FSP), "irg", "bifpn", "dks", "sad", "mimic".
@@ -6,7 +8,7 @@ Registry: "baseline" (none), "intrakd" (IntRA + AT + KD, the headline method), "
 Supplement Table 4 knowledge forms (ERFNet student, ApolloScape), as registered methods:
   probability map -> "kd"; feature map -> "mimic"; pairwise similarity map -> "skd_pair" (SKD's pair-wise term
   on all 1/8 positions); attention map -> "at"; inter-region affinity graph -> "intra".
-``intrakd methods --json`` lists every method as ``Distiller.describe()``: name, needs_teacher, taps
+``intrakd methods --json`` lists every method as ``Distiller.describe()``: name, label, needs_teacher, taps
 (student / teacher), default_weights, description, default_options and knowledge_form (Table 4 row).
 """
 

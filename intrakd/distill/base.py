@@ -1,13 +1,15 @@
 """The one interface every distillation method implements (RepDistiller ``distiller_zoo`` style).
 
-A method is one file in ``intrakd/distill/``, registered by name with :func:`register_method`, and built by
+A method is one file in ``intrakd/distill/`` plus its card (label, table place) in :mod:`intrakd.method_cards`,
+registered by name with :func:`register_method`, and built by
 the engine as ``build_method(name, student, teacher, num_classes, weights=..., total_steps=..., **options)``.
 It is an ``nn.Module`` whose own parameters are its training-only extras (adaptors, auxiliary heads, the
 SKD discriminator...): the engine puts ``method.parameters()`` into its optimiser, saves ``method.state_dict()``
 in the resume checkpoint and never exports them with the student (they are dropped at inference).
 
 Class attributes
-  ``name``; ``needs_teacher``; ``student_taps`` / ``teacher_taps`` (what the method reads from the models'
+  ``name``; ``label`` (set at registration from the method's card in :mod:`intrakd.method_cards`, which also
+  places its row in the tables); ``needs_teacher``; ``student_taps`` / ``teacher_taps`` (what the method reads from the models'
   output dicts: roles such as ``"mid"``/``"high"``, tap names, ``"group:<g>"`` or ``"logits"``);
   ``default_weights`` (loss-term name -> weight: the recorded defaults, overridable with ``weights=``);
   ``default_options`` (option name -> default, schedules included; unknown names raise ``ValueError``);
@@ -41,9 +43,13 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from intrakd.method_cards import METHOD_CARDS
+from intrakd.registry import Registry, UnknownNameError
+
 
 class Distiller(nn.Module):
     name: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # set by register_method from the method's card (intrakd.method_cards)
     needs_teacher: ClassVar[bool] = True
     student_taps: ClassVar[tuple[str, ...]] = ()
     teacher_taps: ClassVar[tuple[str, ...]] = ()
@@ -95,6 +101,7 @@ class Distiller(nn.Module):
         """The method as a JSON-ready dict (what ``intrakd methods --json`` prints)."""
         return {
             "name": cls.name,
+            "label": cls.label,
             "needs_teacher": cls.needs_teacher,
             "taps": {"student": list(cls.student_taps), "teacher": list(cls.teacher_taps)},
             "default_weights": dict(cls.default_weights),
@@ -104,20 +111,25 @@ class Distiller(nn.Module):
         }
 
 
-METHOD_REGISTRY: dict[str, type[Distiller]] = {}
+#: {name: Distiller subclass}, filled by :func:`register_method`.
+METHOD_REGISTRY: Registry[type[Distiller]] = Registry("method")
 
 
 def register_method(cls: type[Distiller]) -> type[Distiller]:
-    if not cls.name or cls.name in METHOD_REGISTRY:
-        raise ValueError(f"method name {cls.name!r} is empty or registered twice")
-    METHOD_REGISTRY[cls.name] = cls
+    """Class decorator registering ``cls`` under ``cls.name``, its ``label`` taken from its card
+    (:mod:`intrakd.method_cards`): a method without a card is refused (UnknownNameError naming the file), a name
+    registered twice or empty is a ValueError."""
+    if cls.name not in METHOD_CARDS:
+        raise UnknownNameError(f"method {cls.name!r} has no card in intrakd/method_cards.py (its label and its place "
+                               f"in the tables); cards: {', '.join(METHOD_CARDS.names())}")
+    METHOD_REGISTRY.register(cls.name, cls)
+    cls.label = METHOD_CARDS[cls.name].label
     return cls
 
 
 def build_method(name: str, student, teacher, num_classes: int, **options) -> Distiller:
-    """``METHOD_REGISTRY[name](student, teacher, num_classes, **options)`` with the name and teacher checked."""
-    if name not in METHOD_REGISTRY:
-        raise ValueError(f"unknown method {name!r}; valid: {', '.join(sorted(METHOD_REGISTRY))}")
+    """``METHOD_REGISTRY[name](student, teacher, num_classes, **options)`` with the name (UnknownNameError listing
+    the valid ones) and the teacher checked."""
     cls = METHOD_REGISTRY[name]
     if cls.needs_teacher and teacher is None:
         raise ValueError(f"method {name!r} needs a teacher but none was given")

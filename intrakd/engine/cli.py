@@ -28,7 +28,7 @@ def _train(args) -> int:
         if not sep:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         values[key] = yaml_value(raw, f"--set {key}")
-    metrics = train(values)  # nproc > 1: launches torchrun, whose processes come back here (see distributed.py)
+    metrics = train(values)  # nproc > 1: launches torchrun, whose processes come back here (see launch.py)
     if args.json and os.environ.get("RANK", "0") == "0":  # once per run, not once per process
         print(json.dumps({k: metrics[k] for k in ("metric", "value", "wall_seconds", "params")}))
     return 0

@@ -278,9 +278,11 @@ def recipe_schema() -> dict:
     return {"type": "object", "additionalProperties": False, "properties": properties}
 
 
-def _choice(key: str, value: Any, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {key} {value!r}; valid: {', '.join(sorted(valid))}")
+def _choice(key: str, value: Any, registry) -> None:
+    """``value`` is a name of ``registry`` (:class:`intrakd.registry.Registry`); its UnknownNameError naming ``key``
+    otherwise."""
+    if value not in registry:
+        raise registry.unknown(value, key)
 
 
 class ConfigTypeError(TypeError, ValueError):

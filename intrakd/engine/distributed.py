@@ -1,19 +1,9 @@
-"""Multi-process (DDP) training: the process group of one run, and the ``torchrun`` launcher.
+"""Multi-process (DDP) training: the process group of one run (what each process of a torchrun job shares).
 
-How to run on N GPUs
---------------------
-Set ``nproc`` (one process per GPU) and call the engine as usual::
-
-    intrakd train run.yaml --set nproc=4          # or RunConfig(nproc=4, ...); the workflow key is train.nproc
-
-:func:`intrakd.engine.train` then writes the run's configuration to ``<out_dir>/ddp_config.yaml`` and starts
-``python -m torch.distributed.run --standalone --nproc_per_node 4 -m intrakd.cli train <out_dir>/ddp_config.yaml``,
-streams its output (also appended to ``<out_dir>/ddp.log``) and returns the ``metrics.json`` it wrote. A
-notebook or workflow job therefore needs no change beyond the parameter. To launch yourself (several nodes,
-SLURM ``srun torchrun ...``), run ``torchrun ... -m intrakd.cli train run.yaml``: a process that finds ``RANK``
-and ``WORLD_SIZE`` in its environment joins that group instead of launching (``nproc`` 1 or equal to
-``WORLD_SIZE``; the run records ``WORLD_SIZE`` as its ``nproc``). On a CPU-only machine the processes use gloo
-(tests); on CUDA, NCCL with the GPU ``LOCAL_RANK``.
+How a run is launched on N processes, and how a failed one reports back: :mod:`intrakd.engine.launch`.
+A process started by torchrun finds ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` in its environment
+(:func:`launcher_env`) and joins the group (:func:`init_process_group`). On a CPU-only machine the processes use
+gloo (tests); on CUDA, NCCL with the GPU ``LOCAL_RANK``.
 
 What changes against one process
 --------------------------------
@@ -42,16 +32,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
-import re
-import subprocess
-import sys
-import time
-from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 import torch
@@ -59,14 +42,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from intrakd.engine.errors import DistributedRunError, NonFiniteLossError
-
 # A barrier waits while process 0 validates a whole split; NCCL's default (10 min) would abort a long one.
 TIMEOUT = datetime.timedelta(hours=2)
-CONFIG_NAME = "ddp_config.yaml"
-LOG_NAME = "ddp.log"
-# A worker's exception line ("[rank1]: ValueError: ...") or the CLI's one-line error ("intrakd train: error: ...").
-_ERROR_LINE = re.compile(r"^(\[rank\d+\]: )?([\w.]*(Error|Exception|Interrupt)\b.*|intrakd \w+: error: .*)$")
 
 
 @dataclass(frozen=True)
@@ -257,58 +234,3 @@ def parameter_digest(*modules: nn.Module) -> str:
             h.update(name.encode())
             h.update(p.detach().to("cpu").contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-# ---------------------------------------------------------------------- launcher
-def launch(cfg) -> dict:
-    """Run ``cfg`` (``nproc`` > 1) under torchrun in a subprocess; returns the metrics.json it wrote."""
-    import yaml
-
-    from intrakd.engine import provenance
-
-    if provenance.resolve_device(cfg.device).type == "cuda" and cfg.nproc > torch.cuda.device_count():
-        raise ValueError(f"nproc={cfg.nproc} but {torch.cuda.device_count()} GPU(s) are visible: one process per GPU")
-    out = cfg.out
-    out.mkdir(parents=True, exist_ok=True)
-    config_path = out / CONFIG_NAME
-    # JSON first: tuples in method options become lists, which safe_dump writes and the CLI reads back.
-    config_path.write_text(yaml.safe_dump(json.loads(json.dumps(cfg.to_dict())), sort_keys=False))
-    log_path = out / LOG_NAME
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(cfg.nproc),
-           "-m", "intrakd.cli", "train", str(config_path)]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # torchrun would set 1 thread per process (with a warning); share the cores instead unless told.
-    env.setdefault("OMP_NUM_THREADS", str(cfg.threads or max(1, (os.cpu_count() or 1) // cfg.nproc)))
-    errors: deque[str] = deque(maxlen=6)  # the workers' error lines, for the exception
-    with log_path.open("a") as log:
-        log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env)
-        try:
-            for line in proc.stdout:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                log.write(line)
-                log.flush()
-                if _ERROR_LINE.match(line):
-                    errors.append(line.rstrip("\n"))
-            rc = proc.wait()
-        finally:
-            if proc.poll() is None:  # interrupted here: stop torchrun (it stops its workers)
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-    if rc != 0:
-        found = "\n".join(dict.fromkeys(errors))
-        message = f"{cfg.nproc}-process run in {out} failed (torchrun exit status {rc}); full log: {log_path}"
-        message += f"\n{found}" if found else ""
-        if "NonFiniteLossError" in found:
-            raise NonFiniteLossError(message)
-        raise DistributedRunError(message)
-    metrics_path = out / "metrics.json"
-    if not metrics_path.is_file():
-        raise DistributedRunError(f"{cfg.nproc}-process run exited 0 but wrote no {metrics_path}; log: {log_path}")
-    return json.loads(metrics_path.read_text())

@@ -8,8 +8,9 @@ Outputs in ``cfg.out_dir``:
 A run whose checkpoint already holds the last epoch trains nothing and writes its outputs from the checkpoint
 (``history.csv`` from its record, ``model.pt`` and ``metrics.json`` from its weights): rerunning a finished run, or
 one killed after its last checkpoint, reproduces the uninterrupted run's outputs.
-With ``nproc`` > 1 the run trains with DDP under torchrun: see :mod:`intrakd.engine.distributed` for how to run
-on N GPUs and what changes (global batch, SyncBatchNorm, learning rate not rescaled).
+With ``nproc`` > 1 the run trains with DDP under torchrun, one process each running :func:`train_in_process`: see
+:mod:`intrakd.engine.launch` for how to run on N GPUs and :mod:`intrakd.engine.distributed` for what changes
+(global batch, SyncBatchNorm, learning rate not rescaled).
 """
 
 from __future__ import annotations
@@ -109,6 +110,15 @@ def _seconds_per_step(history: list[dict]) -> float | None:
     return round(sum(r["train_seconds"] for r in timed) / steps, 4) if steps else None
 
 
+def iters_per_epoch(n_items: int, batch_size: int, world_size: int = 1, max_iters: int | None = None) -> int:
+    """Training steps of one epoch over ``n_items`` images: each of ``world_size`` processes takes an equal share
+    of the (padded) set, ``ceil(n_items / world_size)``, in batches of ``batch_size / world_size``; the loader drops
+    a partial last batch (one batch when the share is smaller than a batch); at most ``max_iters``."""
+    share = math.ceil(n_items / world_size)
+    steps = max(1, share // (batch_size // world_size))
+    return min(steps, int(max_iters)) if max_iters else steps
+
+
 class Trainer:
     """Holds the pieces of a run; :func:`train` is the one public entry point."""
 
@@ -143,11 +153,11 @@ class Trainer:
             self.multiscale = multiscale_test(self.eval_set.input_size, cfg.model, cfg.eval_scales)
 
         # the schedule, known before the method is built (SAD's start_fraction reads total_steps); per process: an
-        # equal share of the (padded) data set in batches of batch_size / world_size
+        # equal share of the (padded) data set in batches of batch_size / world_size, the loader's full batches only
+        # (it drops a partial last one: see loader()), so the global steps run 0..total_iters - 1 without a gap
         self.local_batch = cfg.batch_size // self.group.world_size
-        self.iters_per_epoch = math.ceil(math.ceil(len(self.train_set) / self.group.world_size) / self.local_batch)
-        if cfg.max_iters_per_epoch:
-            self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
+        self.iters_per_epoch = iters_per_epoch(len(self.train_set), cfg.batch_size, self.group.world_size,
+                                               cfg.max_iters_per_epoch)
         self.total_iters = self.iters_per_epoch * cfg.epochs
 
         # Common random numbers: the student's initial weights depend on the seed alone (nothing above draws from
@@ -527,12 +537,11 @@ class Trainer:
         return group.broadcast(metrics)
 
 
-def train(cfg: RunConfig | dict) -> dict:
-    """Train (or resume) one run and write its sidecars; returns the metrics dict.
-
-    ``cfg.nproc`` > 1 launches the run under torchrun and returns the metrics it wrote; a process started by
-    torchrun (``RANK``/``WORLD_SIZE`` set) trains as one member of that group (:mod:`intrakd.engine.distributed`).
-    """
+def train_in_process(cfg: RunConfig | dict) -> dict:
+    """Train (or resume) one run in this process and write its sidecars; returns the metrics dict. A process started
+    by torchrun (``RANK``/``WORLD_SIZE`` set) trains as one member of that group (:mod:`intrakd.engine.distributed`).
+    Launching the processes of an ``nproc`` > 1 run is the caller's: :func:`intrakd.engine.train` (the launcher's
+    entry, :mod:`intrakd.engine.launch`) does it."""
     if isinstance(cfg, dict):
         cfg = RunConfig.from_dict(cfg)
     env = distributed.launcher_env()
@@ -541,12 +550,11 @@ def train(cfg: RunConfig | dict) -> dict:
             raise ValueError(f"nproc={cfg.nproc} but this process was started with WORLD_SIZE={env.world_size}: "
                              f"set nproc to 1 or {env.world_size}, or launch through train() without torchrun")
         cfg = dataclasses.replace(cfg, nproc=env.world_size)  # batch and device are checked for this group
+    elif cfg.nproc > 1:
+        raise ValueError(f"nproc={cfg.nproc} outside torchrun: train this run with intrakd.engine.train, which "
+                         "launches its processes")
     cfg.validate()  # the one check of a run; everything below trusts it
-    if env is None:
-        if cfg.nproc > 1:
-            return distributed.launch(cfg)
-        return Trainer(cfg).run()
-    if env.world_size == 1:
+    if env is None or env.world_size == 1:
         return Trainer(cfg).run()
     group = distributed.init_process_group(env, cfg.device)
     try:

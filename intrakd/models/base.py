@@ -30,6 +30,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from intrakd.registry import Registry
+
 
 @dataclass(frozen=True)
 class Tap:
@@ -70,22 +72,17 @@ def scaled(channels: int, width: float, minimum: int = 4) -> int:
     return max(minimum, int(round(channels * width)))
 
 
-MODEL_REGISTRY: dict[str, Callable[..., SegModel]] = {}
+#: {name: factory(num_classes, width, exist_head, **kwargs) -> SegModel}, filled by :func:`register_model`.
+MODEL_REGISTRY: Registry[Callable[..., SegModel]] = Registry("model")
 
 
 def register_model(name: str):
-    def deco(fn):
-        if name in MODEL_REGISTRY:
-            raise ValueError(f"model {name!r} registered twice")
-        MODEL_REGISTRY[name] = fn
-        return fn
-
-    return deco
+    """Decorator registering a network factory under ``name`` (ValueError when the name is taken)."""
+    return MODEL_REGISTRY.register(name)
 
 
 def build_model(name: str, num_classes: int, width: float = 1.0, exist_head: bool = False, **kwargs) -> SegModel:
-    if name not in MODEL_REGISTRY:
-        raise KeyError(f"unknown model {name!r}; valid: {', '.join(sorted(MODEL_REGISTRY))}")
+    """The network ``name``; :class:`intrakd.registry.UnknownNameError` listing the valid names otherwise."""
     return MODEL_REGISTRY[name](num_classes=num_classes, width=width, exist_head=exist_head, **kwargs)
 
 

@@ -20,13 +20,15 @@ import seaborn as sns  # noqa: E402
 from intrakd import atomic  # noqa: E402
 from intrakd.report.common import FIGURE_FILES, SCORE_FILES, paper_results  # noqa: E402
 from intrakd.report.plotting import save_figure  # noqa: E402
-from intrakd.report.tables import METHOD_LABELS, NOT_LEARNED, not_learned  # noqa: E402
+from intrakd.data.spec import get_spec  # noqa: E402
+from intrakd.method_cards import row_label, row_rank  # noqa: E402
+from intrakd.report.tables import NOT_LEARNED, not_learned  # noqa: E402
 
 METRIC_LABELS = {"miou": "mIoU (%)", "f1": "F1 (%)", "map": "mAP"}
 
 
 def _cell_label(model: str, method: str) -> str:
-    return f"{model} {METHOD_LABELS.get(method, method)}"
+    return f"{model} {row_label(method)}"
 
 
 def _metric_label(metric) -> str:
@@ -142,9 +144,9 @@ def training_curves(histories, path: str | Path, title: str = "Training curves")
         df = pd.concat(frames, ignore_index=True)
     else:
         df = read_histories(histories)
-    df["method"] = df["method"].map(lambda m: METHOD_LABELS.get(m, m))
-    order = {m: i for i, m in enumerate(METHOD_LABELS.values())}
-    methods = sorted(df["method"].unique(), key=lambda m: (order.get(m, len(order)), m))
+    ranked = sorted(df["method"].unique(), key=row_rank)  # the tables' row order
+    df["method"] = df["method"].map(row_label)
+    methods = list(dict.fromkeys(row_label(m) for m in ranked))
     palette = dict(zip(methods, sns.color_palette("tab20" if len(methods) > 10 else "tab10", len(methods))))
     datasets = list(dict.fromkeys(df["dataset"]))
     models = {ds: sorted(df.loc[df["dataset"] == ds, "model"].unique(),
@@ -237,7 +239,7 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
     if sweep.empty:
         raise ValueError(f"no kernel-sweep runs (method_options.kernel) of {model} on {dataset} among the "
                          f"{len(runs)} runs given")
-    metric = paper_results()["metrics"][dataset]
+    metric = get_spec(dataset).metric
     base = runs[(runs.dataset == dataset) & (runs.student == model) & (runs.method == "baseline")]["value"]
     sns.set_theme(style="whitegrid", context="notebook")
     fig, ax = plt.subplots(figsize=(8.6, 4.0))
@@ -253,7 +255,7 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
         stats = g.groupby("kernel")["value"].agg(["mean", "std", "count"]).reset_index()
         ax.errorbar(stats["kernel"].to_numpy(float), stats["mean"].to_numpy(float),
                     yerr=stats["std"].fillna(0.0).to_numpy(float), marker="o", capsize=3,
-                    color=colour, label=f"ours: {model} {METHOD_LABELS.get(method, method)} (mean ± sd)")
+                    color=colour, label=f"ours: {model} {row_label(method)} (mean ± sd)")
         ax.scatter(g["kernel"].to_numpy(float), g["value"].to_numpy(float), s=12, color=colour, alpha=0.45, zorder=3)
     ax.set_xscale("log")
     ticks = sorted({int(k) for k in sweep["kernel"]} | {lo, hi})
@@ -277,7 +279,7 @@ def kernel_sweep(runs: pd.DataFrame, path: str | Path, dataset: str | None = Non
 
 def run_label(model: str, method: str) -> str:
     """Column label of a run in the figures: ``erfnet`` for the baseline, ``erfnet + IntRA-KD`` otherwise."""
-    return model if method == "baseline" else f"{model} {METHOD_LABELS.get(method, method)}"
+    return model if method == "baseline" else f"{model} {row_label(method)}"
 
 
 def select_runs(runs: pd.DataFrame, dataset: str, model: str, methods, seed: int | None = None) -> dict[str, Path]:

@@ -4,8 +4,9 @@ Everything comes from the run folders: ``metrics.json`` (its ``config``: dataset
 input_size, student, width) and ``model.pt`` (read with ``weights_only``). Predictions are made on CPU at each
 run's own input size and mapped back to the genuine label space and resolution by the loader's
 ``restore_prediction`` (what the official evaluators read), so ground truth and predictions are drawn in the
-same space: ApolloScape and Cityscapes label IDs in their official table colours (``intrakd.labels``), LLAMAS lanes
-in the official label script's lane colours, CULane lane slots in fixed colours (CULane has no official palette).
+same space, in the colours of the dataset's spec (``DatasetSpec.palette``): ApolloScape and Cityscapes label IDs in their
+official table colours, LLAMAS lanes in the official label script's lane colours, CULane lane slots in fixed colours
+(CULane has no official palette).
 
 The run helpers here (:func:`load_run`, :func:`run_model`, :func:`run_dataset`, :func:`class_names`) are shared
 with :mod:`intrakd.report.affinity`.
@@ -29,12 +30,6 @@ import torch  # noqa: E402
 from intrakd.data import build_dataset, get_spec  # noqa: E402
 from intrakd.engine.config import upgrade  # noqa: E402
 from intrakd.report.plotting import save_figure  # noqa: E402
-from intrakd.labels import (  # noqa: E402
-    APOLLO_LABELS, APOLLO_MERGED_TRAIN_ID, CITYSCAPES_LABELS, palette,
-)
-
-#: CULane has no official colour table: fixed colours for background and lane slots 1-4 (RGB).
-CULANE_COLOURS = ((0, 0, 0), (255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0))
 _CONFIG_KEYS = ("dataset", "data_root", "model", "width")
 
 
@@ -105,47 +100,20 @@ def load_runs(run_dirs: dict, data_root=None, who: str = "the figure") -> tuple[
 
 # ---------------------------------------------------------------------------------------------- classes, colours
 def class_names(dataset: str) -> list[str]:
-    """Names of the training classes 0..n-1 (the nodes of the affinity graphs)."""
-    if dataset == "apolloscape":
-        names = [next(lab.name for lab in APOLLO_LABELS if lab.train_id == t) for t in range(APOLLO_MERGED_TRAIN_ID)]
-        return names + ["noise+ignored"]  # train id 36: noise (249) and ignored (255) merged
-    if dataset == "cityscapes":
-        return [next(lab.name for lab in CITYSCAPES_LABELS if lab.train_id == t) for t in range(19)]
-    if dataset == "culane":
-        return ["background"] + [f"lane {k}" for k in range(1, get_spec("culane").num_lanes + 1)]
-    if dataset == "llamas":
-        from intrakd.data.llamas import CLASSES
-
-        return list(CLASSES)
-    raise ValueError(f"unknown dataset {dataset!r}; valid: apolloscape, culane, llamas, cityscapes")
+    """Names of the training classes 0..n-1 (the nodes of the affinity graphs): ``DatasetSpec.class_names``."""
+    return list(get_spec(dataset).class_names)
 
 
 def label_colours(dataset: str) -> np.ndarray:
-    """256 x 3 uint8 RGB colours of the values of the dataset's genuine label space (``raw_label``)."""
-    lut = np.zeros((256, 3), np.uint8)
-    if dataset == "apolloscape":
-        lut[:] = np.asarray(palette(APOLLO_LABELS), np.uint8).reshape(256, 3)
-    elif dataset == "cityscapes":
-        lut[:] = np.asarray(palette(CITYSCAPES_LABELS), np.uint8).reshape(256, 3)
-    elif dataset == "llamas":
-        from intrakd.data.llamas import LANE_COLOURS, LANE_IDS
-
-        for k, lane in enumerate(LANE_IDS, start=1):
-            lut[k] = LANE_COLOURS[lane][::-1]  # the official colours are BGR
-    elif dataset == "culane":
-        lut[: len(CULANE_COLOURS)] = CULANE_COLOURS
-    else:
-        raise ValueError(f"unknown dataset {dataset!r}; valid: apolloscape, culane, llamas, cityscapes")
-    return lut
+    """256 x 3 uint8 RGB colours of the values of the dataset's genuine label space (``raw_label``):
+    ``DatasetSpec.palette``."""
+    return np.asarray(get_spec(dataset).palette, np.uint8)
 
 
 def value_names(dataset: str) -> dict[int, str]:
-    """{genuine label value: class name} of the dataset's label space (what :func:`label_colours` paints)."""
-    if dataset == "apolloscape":
-        return {lab.id: lab.name for lab in APOLLO_LABELS if 0 <= lab.id < 256}
-    if dataset == "cityscapes":
-        return {lab.id: lab.name for lab in CITYSCAPES_LABELS if 0 <= lab.id < 256}
-    return dict(enumerate(class_names(dataset)))  # CULane / LLAMAS: background, then the lane values 1..n
+    """{genuine label value: class name} of the dataset's label space (what :func:`label_colours` paints):
+    ``DatasetSpec.value_names``."""
+    return dict(get_spec(dataset).value_names)
 
 
 def colour_key(dataset: str, values) -> list[tuple[str, tuple[int, int, int]]]:

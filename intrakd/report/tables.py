@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from intrakd import atomic
+from intrakd.data.spec import get_spec
+from intrakd.method_cards import row_label, row_rank
 from intrakd.report.common import fmt_number, paper_results
 
 RUN_COLUMNS = ["dataset", "student", "method", "teacher", "seed", "metric", "value", "floor", "data_source",
@@ -24,11 +26,6 @@ RUN_COLUMNS = ["dataset", "student", "method", "teacher", "seed", "metric", "val
 LEARNED_MARGIN = {"miou": 2.0, "f1": 2.0, "map": 0.02}
 NOT_LEARNED = "not learned"
 OPTION_COLUMNS = ["base_method", "kernel"]
-METHOD_LABELS = {
-    "teacher": "teacher", "baseline": "baseline", "intrakd": "+ IntRA-KD", "intra": "+ IntRA (graph only)",
-    "kd": "+ KD", "at": "+ AT", "skd": "+ SKD", "skd_pair": "+ SKD (pair-wise only)", "psn": "+ PS-N",
-    "irg": "+ IRG", "bifpn": "+ BiFPN", "dks": "+ DKS", "sad": "+ SAD", "mimic": "+ feature mimicking",
-}
 
 
 def paper_cells(table: str) -> pd.DataFrame:
@@ -136,9 +133,8 @@ def paper_table(table: str, runs: pd.DataFrame) -> pd.DataFrame:
     if len(merged) and len(teachers):
         merged = pd.concat([merged, teachers.assign(paper=np.nan)], ignore_index=True)
     merged["delta"] = merged["ours"] - merged["paper"]
-    order = {m: i for i, m in enumerate(METHOD_LABELS)}
     merged = merged.sort_values(
-        by=["dataset", "model", "method"], key=lambda s: s.map(order) if s.name == "method" else s, kind="stable"
+        by=["dataset", "model", "method"], key=lambda s: s.map(row_rank) if s.name == "method" else s, kind="stable"
     )
     extra = ("complexity", "ours_size", "ours_step_s", "gain", "ours_gain") if "complexity" in merged else ()
     cols = key + ["metric"] + [c for c in extra if c in merged]
@@ -163,8 +159,8 @@ def to_markdown(table: str, df: pd.DataFrame, data_note: str, commit: str) -> st
     header += ["paper", "floor", "ours", "delta"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in df.itertuples(index=False):
-        digits = 3 if meta["metrics"].get(row.dataset) == "map" else 1
-        cells = [row.dataset, row.model, METHOD_LABELS.get(row.method, row.method)]
+        digits = 3 if get_spec(row.dataset).metric == "map" else 1
+        cells = [row.dataset, row.model, row_label(row.method)]
         if "complexity" in df:
             size = getattr(row, "ours_size", np.nan)
             cells += [f"`{row.complexity}`" if isinstance(row.complexity, str) else "—",

@@ -58,9 +58,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from intrakd.data.spec import DATASETS, get_spec
+from intrakd.method_cards import row_label, row_rank
 from intrakd.report.common import SCORE_FILES, fmt_number
 from intrakd.report.tables import (
-    LEARNED_MARGIN, METHOD_LABELS, NOT_LEARNED, data_note, learned, paper_results, write_table_files,
+    LEARNED_MARGIN, NOT_LEARNED, data_note, learned, paper_results, write_table_files,
 )
 
 LEVEL = 0.95
@@ -299,8 +301,7 @@ def _pair(claim, dataset, a, b, direction, cells, margin=math.nan) -> dict:
 
 
 def _methods_order(methods) -> list[str]:
-    order = {m: i for i, m in enumerate(METHOD_LABELS)}
-    return sorted(set(methods), key=lambda m: (order.get(m, len(order)), m))
+    return sorted(set(methods), key=row_rank)
 
 
 def table_comparisons() -> list[dict]:
@@ -417,7 +418,7 @@ def _label(side: tuple) -> str:
         return f"{model} {method}"
     if method in ("baseline", "teacher"):
         return f"{model} ({method})"
-    return f"{model} {METHOD_LABELS.get(method, method)}"
+    return f"{model} {row_label(method)}"
 
 
 def load_scores(figures_dir) -> dict[str, pd.DataFrame]:
@@ -445,7 +446,6 @@ def image_rows(scores: dict | None, level: float = LEVEL, runs: pd.DataFrame | N
     ``runs`` (collect_runs) tells whether the runs behind each side learned (``not learned`` otherwise)."""
     figs = paper_results()["figures"]
     scores = scores or {}
-    metrics = paper_results()["metrics"]
     rows = []
     for claim, (fig, column, metric, direction) in IMAGE_CLAIMS.items():
         f = figs[fig]
@@ -463,7 +463,7 @@ def image_rows(scores: dict | None, level: float = LEVEL, runs: pd.DataFrame | N
                 a, b = a.loc[common], b.loc[common]
             a, b = a.to_numpy(dtype=float), b.to_numpy(dtype=float)
             sides = [_side_runs(runs, f["dataset"], s) if runs is not None else None for s in (a_side, b_side)]
-            status = [_learned(s, metrics[f["dataset"]]) if s is not None else None for s in sides]
+            status = [_learned(s, get_spec(f["dataset"]).metric) if s is not None else None for s in sides]
             rows.append({
                 "claim": claim, "source": CLAIMS[claim][0], "dataset": f["dataset"], "metric": metric,
                 "unit": "images", "a": _label(a_side), "b": _label(b_side), "direction": direction, "margin": math.nan,
@@ -511,12 +511,11 @@ def verdict_table(runs: pd.DataFrame, stable_margin: float = DEFAULT_STABLE_MARG
         raise ValueError(f"runs table lacks column(s) {missing}; expected the frame of collect_runs()")
     if not stable_margin > 0:
         raise ValueError(f"stable_margin must be > 0 (metric units), got {stable_margin!r}")
-    metrics = paper_results()["metrics"]
     if "floor" not in runs:
         runs = runs.assign(floor=math.nan)
     rows = []
     for comp in table_comparisons() + sweep_comparisons(runs, stable_margin):
-        metric = metrics[comp["dataset"]]
+        metric = get_spec(comp["dataset"]).metric
         side_a = _side_runs(runs, comp["dataset"], comp["side_a"])
         side_b = _side_runs(runs, comp["dataset"], comp["side_b"])
         a, b = side_a["value"].to_numpy(dtype=float), side_b["value"].to_numpy(dtype=float)
@@ -564,7 +563,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
 def to_markdown(table: pd.DataFrame, note: str, commit: str, stable_margin: float = DEFAULT_STABLE_MARGIN,
                 level: float = LEVEL) -> str:
     digits_of = {"miou": 2, "f1": 2, "map": 3, "image miou": 2, "graph mad": 3}  # pragma: no mutate
-    metric_of = paper_results()["metrics"]
+    metric_of = {name: spec.metric for name, spec in DATASETS.items()}
     lines = [
         "# Verdict: the paper's claims against our runs", "",  # pragma: no mutate
         f"**Data:** {note}", "",  # pragma: no mutate
