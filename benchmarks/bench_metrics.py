@@ -1,7 +1,8 @@
 """Speed of the evaluators against the official tools (or faithful ports of them), measured in the same run.
 
-Every peer is timed in this run, on the same files, interleaved with ours; nothing is compared with remembered
-figures. Results must be identical first (each section prints its identity check). "End to end" is a fresh
+Every peer is timed in this run, on the same files, interleaved with ours (each round runs ours, then the peer);
+nothing is compared with remembered figures. The machine is shared, so each section prints the load averages and
+the median of the per-round ratios. Results must be identical first (each section prints its identity check). "End to end" is a fresh
 ``python -m intrakd.cli evaluate ...`` process (interpreter start and imports included) against the peer: for
 mIoU a fresh process as well; the LLAMAS and CULane ports run from this process (their worker pools started
 there), which spares them an interpreter start. "In-process" times the library call alone.
