@@ -193,3 +193,164 @@ def test_prob2lines_hand_built():
     assert np.array_equal(u8[0], lane)
     with pytest.raises(ValueError, match="exist has 3 entries"):
         C.prob2lines(maps, [1, 1, 1])
+
+
+# ----------------------------------------------------------------------------- files, lists, splits, prob2lines
+def test_parse_lines_stops_at_non_finite_and_keeps_line_structure():
+    assert C.parse_lines("") == []
+    assert [len(x) for x in C.parse_lines("\n")] == [0]  # one empty lane
+    assert [len(x) for x in C.parse_lines("1 2 3 4")] == [2]  # no final newline: still one lane
+    assert [len(x) for x in C.parse_lines("1 2\n\n")] == [1, 0]
+    assert C.parse_lines("5 6 nan 7 8 9\n")[0].tolist() == [[5, 6]]  # ``>>`` fails on nan / inf
+    assert C.parse_lines("5 6 7 inf\n")[0].tolist() == [[5, 6]]
+    lanes = C.parse_lines("1e3 2.5\n")
+    assert lanes[0].dtype == np.float32 and lanes[0].shape == (1, 2) and lanes[0].tolist() == [[1000, 2.5]]
+
+
+def test_write_lines_format_and_float32_round_trip(tmp_path):
+    third = np.float32(1 / 3)
+    path = tmp_path / "deep/er/x.lines.txt"  # folders are created
+    C.write_lines(path, [np.array([[300, 590], [third, -14.5]]), np.zeros((0, 2))])
+    assert path.read_text() == "300 590 0.333333343 -14.5 \n\n"  # integers bare, others 9 significant digits
+    back = C.read_lines(path)
+    assert back[0][1, 0] == third and back[1].shape == (0, 2)
+    C.write_lines(path, [np.array([1e8 + 3, 5.0])])  # float32(100000003) = 100000000: written as stored
+    assert path.read_text() == "100000000 5 \n"
+
+
+def test_degenerate_lanes_draw_a_dot_or_nothing():
+    dot = C.rasterise(np.array([[400, 300]] * 3, np.float32))  # three equal points: one round dot
+    canvas = np.zeros((590, 1640), np.uint8)
+    cv2.line(canvas, (400, 300), (400, 300), 1, thickness=30)
+    full = np.zeros((590, 1640), bool)
+    full[dot.y0 : dot.y0 + dot.mask.shape[0], dot.x0 : dot.x0 + dot.mask.shape[1]] = dot.mask
+    assert dot.area == int(canvas.sum()) > 600 and np.array_equal(full, canvas.view(bool))
+    two = C.lane_pixels(np.array([[10, 20], [10, 20], [30, 40]], np.float32))  # 2 distinct of 3: a segment
+    assert two.tolist() == [[10, 20], [30, 40]]
+    near = C.lane_pixels(np.array([[10.2, 20], [9.8, 20]], np.float32))  # both round to (10, 20): a dot
+    assert near.tolist() == [[10, 20], [10, 20]]
+    assert C.lane_pixels(np.array([[1, 2]], np.float32)) is None and C.rasterise(np.zeros((0, 2))) is None
+    assert C.iou_matrix([np.zeros((0, 2))], [np.array([[1, 2]], np.float32)]).tolist() == [[0.0]]
+    # lanes whose boxes touch but whose pixels do not: IoU 0 from the empty overlap
+    assert C.iou_matrix([vertical(100)], [vertical(300)]).tolist() == [[0.0]]
+
+
+def test_canvas_size_clips_the_masks():
+    lane = vertical(1630)  # 30 px wide: columns 1615..1645, the canvas ends at 1639
+    m = C.rasterise(lane)
+    assert m.x0 + m.mask.shape[1] == 1640 and m.area == int(C.full_mask(lane).sum())
+    wide = C.rasterise(lane, size=(1700, 590))
+    assert wide.area > m.area and wide.area == int(C.full_mask(lane, size=(1700, 590)).sum())
+    low = C.rasterise(vertical(400), size=(1640, 400))  # rows 300..590 on a 400-row canvas
+    assert low.y0 + low.mask.shape[0] == 400 and low.area == int(C.full_mask(vertical(400), size=(1640, 400)).sum())
+    assert C.full_mask(np.array([[1, 2]], np.float32)).sum() == 0  # fewer than 2 points: nothing drawn
+    # IoU on a bigger canvas counts the pixels beyond 1640: the same pair scores differently
+    a, b = vertical(1630), vertical(1638)
+    assert C.iou_matrix([a], [b], size=(1700, 590))[0, 0] != C.iou_matrix([a], [b])[0, 0]
+
+
+def test_scores_and_official_conventions():
+    assert C.scores(0, 0, 0) == {"tp": 0, "fp": 0, "fn": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    s = C.scores(3, 1, 2)
+    assert (s["precision"], s["recall"]) == (0.75, 0.6) and s["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    assert C.scores(0, 4, 2)["f1"] == 0.0
+    o = C.official_scores(0, 0, 5)  # no prediction: precision -1 (undefined), recall 0, F 0
+    assert (o["precision"], o["recall"], o["f1"]) == (-1.0, 0.0, 0.0)
+    o = C.official_scores(0, 0, 0)  # both undefined: F = 2(-1)(-1)/(-2) = -1, as the C++ counter prints
+    assert (o["precision"], o["recall"], o["f1"]) == (-1.0, -1.0, -1.0)
+    o = C.official_scores(2, 2, 0)
+    assert (o["precision"], o["recall"], o["f1"]) == (0.5, 1.0, pytest.approx(2 / 3))
+    assert C.format_official(2, 2, 0, "x.txt") == \
+        "file: x.txt\ntp: 2 fp: 2 fn: 0\nprecision: 0.5\nrecall: 1\nFmeasure: 0.666667\n\n"
+
+
+def test_official_output_default_label_and_bad_files(tmp_path):
+    out = tmp_path / "new/out.txt"
+    C.write_official_output(out, 3, 1, 2)
+    assert out.read_text().splitlines()[0] == f"file: {out}"  # the tool prints the output path
+    back = C.read_official_output(out)
+    assert (back["tp"], back["fp"], back["fn"]) == (3, 1, 2) and back["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))
+    assert back["blocks"][0]["f1"] == pytest.approx(2 / 3, abs=1e-6) and back["blocks"][0]["file"] == str(out)
+    bad = {"orphan.txt": "tp: 1 fp: 2 fn: 3\n",  # numbers before any 'file:' line
+           "key.txt": "file: a\nrecall 1\n", "word.txt": "file: a\ntp: one fp: 2 fn: 3\n",
+           "short.txt": "file: a\ntp: 1 fp: 2 fn: 3\nprecision: 1\nrecall: 1\n", "empty.txt": "\n"}
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=name):
+            C.read_official_output(tmp_path / name)
+    with pytest.raises(ValueError, match="unexpected line 'recall 1'"):
+        C.read_official_output(tmp_path / "key.txt")
+    with pytest.raises(ValueError, match="not a complete CULane evaluator output"):
+        C.read_official_output(tmp_path / "short.txt")
+    with pytest.raises(FileNotFoundError, match="evaluator output file not found"):
+        C.read_official_output(tmp_path / "none.txt")
+
+
+def test_lists_paths_and_splits(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    C.write_lines(gt / "d/a.lines.txt", [vertical(300), vertical(900)])
+    C.write_lines(gt / "d/b.lines.txt", [vertical(500)])
+    C.write_lines(gt / "d/c.lines.txt", [])
+    C.write_lines(pred / "d/a.lines.txt", [vertical(302)])
+    C.write_lines(pred / "d/c.lines.txt", [vertical(700)])
+    (tmp_path / "l.txt").write_text("/d/a.jpg 1 1 0 0\n\nd/b.PNG\nd/c\n")  # extra columns, blank, .PNG, no suffix
+    assert C.read_list(tmp_path / "l.txt") == ["d/a.jpg", "d/b.PNG", "d/c"]
+    res = C.evaluate(gt, pred, tmp_path / "l.txt", per_image=True, workers=1)
+    assert res["per_image"] == {"d/a.jpg": {"tp": 1, "fp": 0, "fn": 1}, "d/b.PNG": {"tp": 0, "fp": 0, "fn": 1},
+                                "d/c": {"tp": 0, "fp": 1, "fn": 0}}
+    assert (res["tp"], res["fp"], res["fn"], res["images"]) == (1, 1, 2, 3) and "per_image" not in C.evaluate(
+        gt, pred, tmp_path / "l.txt")
+    assert C.evaluate(gt, pred, tmp_path / "l.txt", width=80)["tp"] == 1  # options reach the counting
+    assert C.evaluate(gt, pred, tmp_path / "l.txt", iou=0.99)["tp"] == 0
+    assert C.evaluate(gt, pred, tmp_path / "l.txt", size=(200, 590))["tp"] == 0
+    (tmp_path / "splits").mkdir()
+    (tmp_path / "splits/s1.txt").write_text("d/a.jpg\nd/c.jpg\n")
+    (tmp_path / "splits/s2.txt").write_text("d/b.jpg\n")
+    (tmp_path / "splits/notes.md").write_text("not a list\n")
+    sp = C.evaluate_splits(gt, pred, tmp_path / "splits", workers=1)
+    assert list(sp["splits"]) == ["s1", "s2"] and (sp["tp"], sp["fp"], sp["fn"]) == (1, 1, 2)
+    assert sp["f1"] == pytest.approx(2 * 1 / (2 * 1 + 1 + 2)) and sp["splits"]["s2"]["fn"] == 1
+    assert C.evaluate_splits(gt, pred, tmp_path / "splits", iou=0.99)["tp"] == 0  # options reach each split
+    with pytest.raises(ValueError, match="no \\*.txt split lists in"):
+        C.evaluate_splits(gt, pred, tmp_path / "gt")
+    with pytest.raises(FileNotFoundError, match="prediction root not found: .*nowhere"):
+        C.evaluate(gt, tmp_path / "nowhere", tmp_path / "l.txt")
+    with pytest.raises(FileNotFoundError, match=r"ground-truth lane file not found: .*x\.lines\.txt \(listed in .*l2"):
+        (tmp_path / "l2.txt").write_text("d/x.jpg\n")
+        C.evaluate(gt, pred, tmp_path / "l2.txt")
+
+
+def test_prob2lines_rows_columns_and_thresholds_by_hand():
+    # h x w = 30 x 40 maps of a W x H = 100 x 60 image (no crop), rows = 10 samples every step = 7 px, no blur:
+    # sample i reads map row round(30 - i*7/60*30) - 1 (MATLAB round, half away from zero): i=0 -> 29, i=1 -> 26
+    # (26.5 rounds up), i=9 -> a negative row (30 - 31.5 = -1.5): outside, skipped (not row 28 from the end);
+    # column c gives x = round((c + 1) * 100/40) - 1: c=0 -> round(2.5) - 1 = 2, c=3 -> 9; y = 60 - 7i - 1
+    maps = np.zeros((4, 30, 40), np.uint8)
+    maps[1, 29, 0] = 255
+    maps[1, 26, 3] = 77  # 77/255 = 0.302 > 0.3
+    maps[1, 28, 20] = 255  # no sample reads row 28 (29, 26, 22, 19, ...); only index -2 would
+    maps[2, 29, 5] = 255
+    maps[2, 26, 5] = 76  # 76/255 = 0.298: too weak, so lane 2 keeps one point and is dropped
+    kw = dict(crop_top=0, orig_size=(100, 60), rows=10, step=7, blur=1)
+    lanes = C.prob2lines(maps, [0.9, 0.9, 0.9, 0.9], **kw)
+    assert [lane.tolist() for lane in lanes] == [[[2, 59], [9, 52]]]
+    assert lanes[0].dtype == np.float32
+    assert C.prob2lines(maps, [0.9, 0.5, 0.9, 0.9], **kw) == []  # existence must exceed 0.5
+    assert len(C.prob2lines(maps, [0.9, 0.5, 0.9, 0.9], exist_thresh=0.4, **kw)) == 1
+    assert C.prob2lines(maps, [0, 1, 0, 0], thresh=0.31, **kw) == []  # 0.302 no longer counts: one point left
+    assert len(C.prob2lines(maps, [0, 0, 1, 0], thresh=0.29, **kw)) == 1  # 0.298 counts now: lane 2 has 2 points
+    # float maps are scaled by 255 and truncated (0.3019 * 255 = 76.98 -> 76, too weak) and clipped above
+    fl = maps.astype(np.float64) / 255
+    fl[1, 29, 0] = 1.7
+    assert [lane.tolist() for lane in C.prob2lines(fl, [0, 1, 0, 0], **kw)] == [[[2, 59], [9, 52]]]
+    fl[1, 26, 3] = 0.3019
+    assert C.prob2lines(fl, [0, 1, 0, 0], **kw) == []
+    # crop_top: the maps cover rows 30..59: sample i reads row round(30 - i*7/30*30) - 1 = 29 - 7i
+    crop = np.zeros((4, 30, 40), np.uint8)
+    crop[0, 29, 0], crop[0, 22, 3] = 255, 255
+    assert [lane.tolist() for lane in C.prob2lines(crop, [1, 0, 0, 0], **(kw | {"crop_top": 30}))] \
+        == [[[2, 59], [9, 52]]]
+    # the default 9 x 9 box blur spreads one bright pixel to 255/81 < 0.3: nothing survives
+    assert C.prob2lines(maps, [0, 1, 0, 0], **(kw | {"blur": 9})) == []
+    with pytest.raises(ValueError, match="prob_maps must be \\(lanes, h, w\\), got shape \\(30, 40\\)"):
+        C.prob2lines(maps[0], [1])
