@@ -139,8 +139,12 @@ def test_threshold_counts_by_hand():
 
 def test_evaluator_result_and_errors():
     ev = L.LlamasEvaluator()
-    with pytest.raises(ValueError, match="no images were evaluated"):
+    with pytest.raises(ValueError, match=r"^no images were evaluated \(empty list\?\)$"):
         ev.result()
+    with pytest.raises(ValueError, match=r"^no LLAMAS labels to evaluate \(empty list\)$"):
+        L.evaluate("anywhere", [])
+    with pytest.raises(ValueError, match="^prediction contains NaN$"):
+        L.image_ap(np.array([[0.5, np.nan]]), np.ones((1, 2), bool))
     lab = np.array([[0, 1], [2, 3]])  # r1 (4) absent: AP 0 (official quirk)
     probs = [np.where(lab == c, 255, 0).astype(np.uint8) for c in range(5)]
     ev.update(probs, lab)
@@ -149,10 +153,15 @@ def test_evaluator_result_and_errors():
     res = ev.result()
     assert res["images"] == 2 and res["ap"] == {"l1": 1.0, "l0": 0.5, "r0": 1.0, "r1": 0.0}
     assert res["map"] == pytest.approx((1 + 0.5 + 1 + 0) / 4) and res["ap_background"] == 1.0
-    with pytest.raises(ValueError, match="img3: expected 5 class maps, got 4"):
+    with pytest.raises(ValueError, match="^image: expected 5 class maps, got 4$"):
+        ev.update(probs[:4], lab)
+    with pytest.raises(ValueError, match="^img3: expected 5 class maps, got 4$"):
         ev.update(probs[:4], lab, name="img3")
     with pytest.raises(ValueError, match="size mismatch for img3 class l0: prediction \\(1, 2\\) vs label \\(2, 2\\)"):
         ev.update(probs[:2] + [np.zeros((1, 2), np.uint8)] + probs[3:], lab, name="img3")
+    with pytest.raises(ValueError, match="^size mismatch for image class r1: prediction"):
+        ev.update(probs[:4] + [np.zeros((1, 2), np.uint8)], lab)
+    assert ev.images == 2
 
 
 def test_files_labels_from_json_and_bad_pngs(tmp_path):

@@ -167,11 +167,12 @@ def test_writers_create_folders_and_always_write_png(tmp_path):
     probs = np.zeros((5, 2, 3))
     probs[:, 0, 0] = [0.0, 0.2, 0.5, 1.0, 1.7]  # -> rint(p * 255) clipped: 0, 51, 128 (half-even 127.5), 255, 255
     probs[0, 1, 1] = -0.3  # clipped to 0
+    probs[1, 1, 2] = 0.6  # 153 (rint(153.0); a scale of 256 would give 154)
     paths = W.write_llamas_probs(tmp_path / "new/root", "rec/17_42.json", probs)
     assert paths == [tmp_path / f"new/root/rec/17_42.json_{c}.png" for c in range(5)]
     back = [cv2.imread(str(q), cv2.IMREAD_UNCHANGED) for q in paths]
     assert all(b.dtype == np.uint8 and b.shape == (2, 3) for b in back)
-    assert [int(b[0, 0]) for b in back] == [0, 51, 128, 255, 255] and back[0][1, 1] == 0
+    assert [int(b[0, 0]) for b in back] == [0, 51, 128, 255, 255] and back[0][1, 1] == 0 and back[1][1, 2] == 153
     u8 = np.arange(30, dtype=np.uint8).reshape(5, 2, 3)  # uint8 is written as it is, not scaled again
     back = [cv2.imread(str(q), cv2.IMREAD_UNCHANGED) for q in W.write_llamas_probs(tmp_path, "r/u.json", u8)]
     assert np.array_equal(np.stack(back), u8)
