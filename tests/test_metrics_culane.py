@@ -195,6 +195,21 @@ def test_prob2lines_hand_built():
         C.prob2lines(maps, [1, 1, 1])
 
 
+def test_enumerated_tp_agrees_with_scipy_and_declines_ambiguous_ties():
+    rng = np.random.default_rng(7)
+    for _ in range(200):  # random sparse IoU matrices, both orientations, up to the enumeration limit
+        shape = tuple(rng.integers(1, 7, 2))
+        m = np.where(rng.random(shape) < 0.5, rng.random(shape), 0.0)
+        r, c = linear_sum_assignment(m, maximize=True)
+        assert C.enumerated_tp(m, 0.5) == np.count_nonzero(m[r, c] > 0.5)
+    # equal sums (0.6 + 0.4 = 0.5 + 0.5) with different TP: left to the solver
+    assert C.enumerated_tp(np.array([[0.6, 0.5], [0.5, 0.4]]), 0.5) is None
+    assert C.enumerated_tp(np.array([[0.6, 0.6], [0.6, 0.6]]), 0.5) == 2  # ties, same TP
+    assert C.enumerated_tp(np.full((8, 8), 0.7), 0.5) is None  # 8! assignments > MAX_ENUMERATED
+    assert C.enumerated_tp(np.full((2, 3), 0.7), 0.5) == 2  # wide: 2 rows into 3 columns
+    assert C.enumerated_tp(np.full((3, 2), 0.7), 0.5) == 2
+
+
 # ----------------------------------------------------------------------------- files, lists, splits, prob2lines
 def test_parse_lines_stops_at_non_finite_and_keeps_line_structure():
     assert C.parse_lines("") == []
