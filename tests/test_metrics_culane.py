@@ -369,3 +369,69 @@ def test_prob2lines_rows_columns_and_thresholds_by_hand():
     assert C.prob2lines(maps, [0, 1, 0, 0], **(kw | {"blur": 9})) == []
     with pytest.raises(ValueError, match="prob_maps must be \\(lanes, h, w\\), got shape \\(30, 40\\)"):
         C.prob2lines(maps[0], [1])
+
+
+def _spline_vertices(points):
+    """Independent oracle: scipy's natural chord-length spline, 50 samples per segment + the last point, rounded
+    half-to-even, consecutive repeats dropped (what the official per-segment cv2.line loop draws)."""
+    p = np.asarray(points, np.float32).astype(np.float64)
+    knots = np.concatenate([[0], np.cumsum(np.hypot(*np.diff(p, axis=0).T))])
+    t = np.concatenate([np.linspace(a, b, 50, endpoint=False) for a, b in zip(knots[:-1], knots[1:])] + [knots[-1:]])
+    v = np.rint(CubicSpline(knots, p, bc_type="natural")(t).astype(np.float32)).astype(np.int32)
+    return v[np.r_[True, np.any(v[1:] != v[:-1], axis=1)]]
+
+
+def test_lane_vertices_spline_for_three_points_and_duplicates_removed_first():
+    three = np.array([[100.3, 590.2], [160.7, 480.1], [300.2, 402.6]], np.float32)
+    assert np.array_equal(C.lane_pixels(three), _spline_vertices(three))
+    four = np.array([[500.1, 580.3], [520.6, 500.2], [560.4, 430.7], [630.9, 360.8]], np.float32)
+    assert np.array_equal(C.lane_pixels(four), _spline_vertices(four))
+    # consecutive duplicates are dropped before the spline (the C++ tool would divide by zero)
+    dup = np.insert(four, [1, 3, 3], four[[0, 2, 2]], axis=0)
+    assert len(dup) == 7 and np.array_equal(C.lane_pixels(dup), C.lane_pixels(four))
+    assert np.array_equal(C.lane_pixels(np.insert(three, 2, three[1], axis=0)), C.lane_pixels(three))
+    # a repeat that is not consecutive stays (a lane may come back to a point)
+    back = np.array([[100, 500], [200, 400], [100, 500], [300, 300]], np.float32)
+    assert np.array_equal(C.lane_pixels(back), _spline_vertices(back))
+    # three points with two equal ones: a straight segment, not a spline
+    seg = np.array([[100, 500], [100, 500], [300, 300]], np.float32)
+    assert C.lane_pixels(seg).tolist() == [[100, 500], [300, 300]]
+    assert C.lane_pixels(seg.reshape(-1)).tolist() == [[100, 500], [300, 300]]  # flat x y x y ... accepted
+
+
+def test_absurd_coordinates_are_clipped_not_overflowed():
+    # a segment from x = -1e12 (far outside int32) to x = 800 on row 300 draws what cv2.line draws from any point far
+    # to the left: the band 0..815 (round cap), rows 285..315
+    want = np.zeros((590, 1640), np.uint8)
+    cv2.line(want, (-100000, 300), (800, 300), 1, thickness=30)
+    for lane in (np.array([[-1e12, 300], [800, 300]], np.float32), np.array([[800, 300], [-1e12, 300]], np.float32)):
+        m = C.rasterise(lane)
+        assert m.area == int(want.sum()) and m.x0 == 0
+    right = np.zeros((590, 1640), np.uint8)
+    cv2.line(right, (800, 300), (100000, 300), 1, thickness=30)
+    assert C.rasterise(np.array([[800, 300], [1e12, 300]], np.float32)).area == int(right.sum())
+
+
+def test_iou_of_lanes_with_different_extents_equals_full_canvas_drawing():
+    a = vertical(400, 590, 300)
+    b = vertical(405, 500, 150)  # shorter at the bottom, longer at the top: the boxes overlap in part
+    fa, fb = C.full_mask(a), C.full_mask(b)
+    ref = np.sum(fa & fb) / np.sum(fa | fb)
+    assert C.iou_matrix([a], [b])[0, 0] == pytest.approx(ref) and C.iou_matrix([b], [a])[0, 0] == pytest.approx(ref)
+    assert 0.3 < ref < 0.9
+    # lanes without pixels anywhere in the list do not stop the others from being scored
+    assert C.iou_matrix([np.zeros((0, 2)), a], [np.array([[1, 2]], np.float32), a])[1, 1] == 1.0
+    assert C.image_counts([vertical(-500), a], [np.array([[1, 2]], np.float32), a]) == (1, 1, 1)
+
+
+def test_crowded_candidates_count_one_match_each():
+    g = vertical(400)
+    # two predictions both overlapping one GT lane by far more than half: one TP, one FP
+    assert C.iou_matrix([g], [vertical(402), vertical(398)]).min() > 0.5
+    assert C.image_counts([g], [vertical(402), vertical(398)]) == (1, 1, 0)
+    assert C.image_counts([vertical(402), vertical(398)], [g]) == (1, 0, 1)
+    # symmetric candidates with equal IoU v: the threshold stays strict in the assignment case too
+    v = C.iou_matrix([g], [vertical(410)])[0, 0]
+    assert C.iou_matrix([g], [vertical(390)])[0, 0] == v
+    assert C.image_counts([g], [vertical(410), vertical(390)], iou=v) == (0, 2, 1)
+    assert C.image_counts([g], [vertical(410), vertical(390)], iou=v - 1e-9) == (1, 1, 0)
