@@ -336,3 +336,35 @@ def test_cityscapes_pairs_by_frame_name(tmp_path):
         seg.cityscapes_pairs(gt_root, tmp_path / "none")
     with pytest.raises(ValueError, match="no \\*_gtFine_labelIds.png files under"):
         seg.cityscapes_pairs(pred_root, pred_root)
+
+
+def test_read_ids_low_bit_depths_and_int32_images(tmp_path):
+    ids = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    Image.fromarray(ids).save(tmp_path / "grey4.png", bits=4)  # 4-bit greyscale PNG: PIL mode L
+    Image.fromarray(ids).convert("P").save(tmp_path / "pal4.png", bits=4)  # 4-bit palette PNG
+    Image.fromarray(ids % 2 == 1).save(tmp_path / "bits.png")  # 1-bit PNG: PIL mode 1
+    Image.fromarray(ids.astype(np.int32) * 1000).save(tmp_path / "wide.tif")  # 32-bit integers: PIL mode I
+    # what PIL (the official tools' decoder) gives: 4-bit grey samples scaled to 8 bits (x17), palette indices as is
+    assert seg.read_ids(tmp_path / "grey4.png").tolist() == np.asarray(Image.open(tmp_path / "grey4.png")).tolist() \
+        == (ids * 17).tolist()
+    assert seg.read_ids(tmp_path / "pal4.png").tolist() == ids.tolist()
+    assert seg.read_ids(tmp_path / "bits.png").tolist() == (ids % 2).tolist()
+    assert seg.read_ids(tmp_path / "wide.tif").tolist() == (ids.astype(np.int64) * 1000).tolist()
+
+
+def test_file_errors_name_the_file_and_the_sizes(tmp_path):
+    _save(tmp_path / "a.png", np.zeros((4, 6)))  # 6 wide, 4 high
+    _save(tmp_path / "b.png", np.zeros((5, 6)))
+    _save(tmp_path / "bad.png", np.full((4, 6), 7))
+    with pytest.raises(ValueError, match=r"^size mismatch: prediction .*a\.png is \(6, 4\) \(WxH\) but ground truth "
+                                         r".*b\.png is \(6, 5\)$"):
+        seg.evaluate_pairs([(tmp_path / "a.png", tmp_path / "b.png")], "apolloscape", workers=1)
+    with pytest.raises(ValueError, match=r"^prediction of .*bad\.png contains label ID 7, not in the apolloscape table$"):
+        seg.evaluate_pairs([(tmp_path / "a.png", tmp_path / "a.png"), (tmp_path / "bad.png", tmp_path / "a.png")],
+                           "apolloscape", workers=1)
+    ok = np.zeros((2, 2), np.uint8)
+    with pytest.raises(ValueError, match="^prediction of image 1 contains label ID 7"):
+        seg.evaluate_arrays([(ok, ok), (np.full((2, 2), 7, np.uint8), ok)], "apolloscape")
+    gt = _marks()
+    res = seg.evaluate_arrays([(np.full_like(gt, 200), gt)], "apolloscape", exclude_void=True)
+    assert res["miou"] == pytest.approx(18 / 48) and "void" not in res["per_class"]
