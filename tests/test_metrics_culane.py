@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import cv2
 import numpy as np
@@ -435,3 +436,74 @@ def test_crowded_candidates_count_one_match_each():
     assert C.iou_matrix([g], [vertical(390)])[0, 0] == v
     assert C.image_counts([g], [vertical(410), vertical(390)], iou=v) == (0, 2, 1)
     assert C.image_counts([g], [vertical(410), vertical(390)], iou=v - 1e-9) == (1, 1, 0)
+
+
+def test_prob2lines_default_geometry_rows_blur_and_scnn_variant():
+    # default (ERFNet-CULane): maps of rows 240..589 resized to 976 x 208; sample i of 18 reads map row
+    # round(208 - i*20/350*208) - 1 (MATLAB round); x = round((col + 1) * 1640/976) - 1, y = 590 - 20i - 1
+    # (datasets_metrics.md). A diagonal lane (column 3r in row r, no blur) shows which row each sample read.
+    maps = np.zeros((4, 208, 976), np.uint8)
+    rows = np.arange(208)
+    maps[0, rows, 3 * rows] = 255
+    lane = C.prob2lines(maps, [1, 0, 0, 0], blur=1)[0]
+    want_rows = [math.floor(208 - i * 20 / 350 * 208 + 0.5) - 1 for i in range(18)]
+    assert lane.tolist() == [[math.floor((3 * r + 1) * 1640 / 976 + 0.5) - 1, 589 - 20 * i]
+                             for i, r in enumerate(want_rows)]
+    # the default 9 x 9 box blur keeps the value of a 9-column strip at its centre: 84/255 = 0.33 > 0.3
+    # (a 10 x 10 box would give 76/255 = 0.298 and lose the lane)
+    strip = np.zeros((4, 208, 976), np.uint8)
+    strip[2, :, 500:509] = 84
+    lanes = C.prob2lines(strip, [0, 0, 1, 0])
+    assert len(lanes) == 1 and len(lanes[0]) == 18 and (lanes[0][:, 0] == math.floor(505 * 1640 / 976 + 0.5) - 1).all()
+    assert C.prob2lines(strip, [0, 0, 1, 0], blur=10) == []
+    # SCNN's variant: no crop, 800 x 288 maps; its 18 samples all fall inside the map (a 19th would too)
+    scnn = np.zeros((4, 288, 800), np.uint8)
+    scnn[3, :, 400] = 255
+    lane = C.prob2lines(scnn, [0, 0, 0, 1], crop_top=0, blur=1)[0]
+    assert lane[:, 1].tolist() == [589 - 20 * i for i in range(18)]
+    assert (lane[:, 0] == math.floor(401 * 1640 / 800 + 0.5) - 1).all()
+
+
+def test_prob2lines_edges_of_the_map_and_of_the_thresholds():
+    # h = w = 10 maps of a 100 x 100 image, step 10: sample i reads row 9 - i, so the last sample reads row 0
+    m = np.zeros((1, 10, 10), np.uint8)
+    m[0, 9, 4] = m[0, 0, 4] = 255
+    kw = dict(crop_top=0, orig_size=(100, 100), rows=10, step=10, blur=1)
+    assert [lane.tolist() for lane in C.prob2lines(m, [1], **kw)] == [[[49, 99], [49, 9]]]
+    assert C.prob2lines(m, [1], **(kw | {"blur": 2})) == []  # a 2 x 2 box leaves 255/4 = 64 < 0.3 * 255
+    # the value must exceed the threshold: 77/255 at thresh 77/255 is out; thresh 0.301 keeps 77/255 = 0.30196
+    m[0, 0, 4] = 77
+    assert C.prob2lines(m, [1], thresh=77 / 255, **kw) == []
+    assert len(C.prob2lines(m, [1], thresh=0.301, **kw)) == 1
+    # float maps: negative values count as 0 (no spurious point from row 5's -0.5)
+    fl = np.zeros((1, 10, 10))
+    fl[0, 9, 4] = fl[0, 0, 4] = 1.0
+    fl[0, 5, 7] = -0.5
+    assert [lane.tolist() for lane in C.prob2lines(fl, [1], **kw)] == [[[49, 99], [49, 9]]]
+    with pytest.raises(ValueError, match="^exist has 2 entries but prob_maps has 1 lanes$"):
+        C.prob2lines(m, [1, 1])
+
+
+def test_official_numbers_by_hand(tmp_path):
+    o = C.official_scores(2, 0, 2)
+    assert (o["tp"], o["fp"], o["fn"], o["precision"], o["recall"], o["f1"]) == (2, 0, 2, 1.0, 0.5, pytest.approx(2 / 3))
+    o = C.official_scores(3, 1, 1)  # P = R = 0.75
+    assert o["f1"] == pytest.approx(0.75)
+    assert C.official_scores(0, 3, 2)["f1"] == 0.0  # P = R = 0: F 0
+    # C++ streams print 6 significant digits and switch to exponent notation like printf's %g
+    assert C.format_official(1, 199999, 0, "x").splitlines()[2:5] == \
+        ["precision: 5e-06", "recall: 1", "Fmeasure: 9.99995e-06"]
+    out = tmp_path / "a/b/out.txt"  # folders created; the label defaults to the output path
+    C.write_official_output(out, 1, 0, 0)
+    assert out.read_text().startswith(f"file: {out}\n")
+
+
+def test_official_output_messages_are_complete(tmp_path):
+    (tmp_path / "key.txt").write_text("file: a\nrecall 1\n")
+    with pytest.raises(ValueError, match=r"^.*key\.txt: unexpected line 'recall 1'; expected the CULane evaluator's "
+                                         r"'file:', 'tp: fp: fn:', 'precision:', 'recall:', 'Fmeasure:' lines$"):
+        C.read_official_output(tmp_path / "key.txt")
+    (tmp_path / "short.txt").write_text("file: a\ntp: 1 fp: 2 fn: 3\n")
+    with pytest.raises(ValueError, match=r"^.*short\.txt: not a complete CULane evaluator output "
+                                         r"\(need tp, fp, fn, precision, recall, f1 per block\)$"):
+        C.read_official_output(tmp_path / "short.txt")
