@@ -328,6 +328,9 @@ def test_cityscapes_pairs_by_frame_name(tmp_path):
         seg.cityscapes_pairs(gt_root, pred_root)
     (pred_root / "bonn_000001_000019_second.png").unlink()
     (pred_root / "x/bonn_000001_000019_leftImg8bit_pred.png").unlink()
+    _save(pred_root / "bonn_000001_000019.png", np.full((2, 2), 7))  # exactly {city}_{seq}_{frame}.png
+    assert seg.cityscapes_pairs(gt_root, pred_root)[1][0].name == "bonn_000001_000019.png"
+    (pred_root / "bonn_000001_000019.png").unlink()
     with pytest.raises(FileNotFoundError, match="no prediction named bonn_000001_000019\\*.png under"):
         seg.cityscapes_pairs(gt_root, pred_root)
     with pytest.raises(FileNotFoundError, match="ground-truth root not found"):
