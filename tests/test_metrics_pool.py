@@ -58,11 +58,13 @@ def test_one_worker_or_one_item_runs_in_process(monkeypatch):
 
 def test_workers_get_contiguous_chunks_in_order_and_forked_state(monkeypatch):
     monkeypatch.setitem(_FORKED_STATE, "value", 41)  # seen by forked workers only (a fresh interpreter sees 0)
+    monkeypatch.setattr(P, "cpu_count", lambda: 3)  # an explicit ``workers`` wins over the CPU count
     items = list(range(20))
     out = list(P.map_chunks(_chunk_summary, items, workers=2))
     assert [c for c, _, _ in out] == P.chunks(items, 2 * P.CHUNKS_PER_WORKER)  # a few chunks per worker, in order
     assert {state for _, state, _ in out} == {41} and os.getpid() not in {pid for _, _, pid in out}
     monkeypatch.setattr(P, "cpu_count", lambda: 2)  # default workers = the CPUs: a pool, not in-process
-    assert os.getpid() not in {pid for _, _, pid in P.map_chunks(_chunk_summary, items)}
+    out = list(P.map_chunks(_chunk_summary, items))
+    assert os.getpid() not in {pid for _, _, pid in out} and [c for c, _, _ in out] == P.chunks(items, 8)
     with pytest.raises(ValueError, match="item 7 is bad"):
         list(P.map_chunks(_fail_on_seven, items, workers=2))
