@@ -371,3 +371,36 @@ def test_file_errors_name_the_file_and_the_sizes(tmp_path):
     gt = _marks()
     res = seg.evaluate_arrays([(np.full_like(gt, 200), gt)], "apolloscape", exclude_void=True)
     assert res["miou"] == pytest.approx(18 / 48) and "void" not in res["per_class"]
+
+
+def test_confusion_counts_and_unnamed_messages():
+    ev = seg.SegEvaluator("apolloscape")
+    gt = _marks((2, 4))  # row-major: s_w_d at columns 0..2, void at column 3
+    pred = np.array([[200, 204, 0, 0], [200, 200, 200, 255]], np.uint8)
+    ev.update(pred.astype(np.int64), gt.astype(np.int64))  # 255 (ignored) is a valid ID for integer maps too
+    # confusion[gt ID, predicted ID] = pixel count
+    assert ev.confusion[200, 200] == 4 and ev.confusion[200, 204] == 1 and ev.confusion[200, 0] == 1
+    assert ev.confusion[0, 0] == 1 and ev.confusion[0, 255] == 1 and ev.confusion.sum() == 8
+    with pytest.raises(ValueError, match=r"^size mismatch for image: prediction \(2, 4\) vs ground truth \(2, 3\)$"):
+        ev.update(pred, gt[:, :3])
+    with pytest.raises(ValueError, match=r"^image: expected single-channel label maps, got shape \(2, 2, 2\)$"):
+        ev.update(np.zeros((2, 2, 2), np.uint8), np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(ValueError, match="^prediction of img9 contains label ID 100, not in the apolloscape table$"):
+        ev.update(np.full((2, 2), 100, np.int64), np.zeros((2, 2), np.int64), name="img9")
+    with pytest.raises(ValueError, match=r"^no images were evaluated \(empty list\?\)$"):
+        seg.SegEvaluator("cityscapes").result()
+    with pytest.raises(ValueError, match="^empty list of image pairs: nothing to evaluate$"):
+        seg.evaluate_pairs([], "apolloscape")
+
+
+def test_counts_stay_exact_beyond_float32_histograms():
+    # 4097 x 4097 = 16,785,409 pixels > 2**24: a float32 histogram would round the (void, void) count to 16,785,408
+    n = 4097
+    gt = np.zeros((n, n), np.uint8)
+    pred = np.zeros((n, n), np.uint8)
+    gt[0, :5] = 200
+    pred[0, :3] = 204
+    pred[1, 0] = 201
+    counts = seg.SegEvaluator("apolloscape").pair_counts(pred, gt).reshape(256, 256)
+    assert counts[0, 0] == n * n - 6 and counts[200, 204] == 3 and counts[200, 0] == 2 and counts[0, 201] == 1
+    assert counts.sum() == n * n
