@@ -68,3 +68,18 @@ def test_workers_get_contiguous_chunks_in_order_and_forked_state(monkeypatch):
     assert os.getpid() not in {pid for _, _, pid in out} and [c for c, _, _ in out] == P.chunks(items, 8)
     with pytest.raises(ValueError, match="item 7 is bad"):
         list(P.map_chunks(_fail_on_seven, items, workers=2))
+
+
+def test_workers_are_forked_whatever_the_default_start_method(monkeypatch):
+    # Python's default start method is platform- and version-dependent (forkserver from 3.14 on Linux); the pool
+    # asks for fork where it exists, so workers inherit the parent's state and imported modules
+    if "fork" not in P.multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    monkeypatch.setitem(_FORKED_STATE, "value", 7)
+    before = P.multiprocessing.get_start_method(allow_none=True)
+    P.multiprocessing.set_start_method("spawn", force=True)
+    try:
+        out = list(P.map_chunks(_chunk_summary, list(range(4)), workers=2))
+    finally:
+        P.multiprocessing.set_start_method(before, force=True)
+    assert {state for _, state, _ in out} == {7}
