@@ -507,3 +507,53 @@ def test_official_output_messages_are_complete(tmp_path):
     with pytest.raises(ValueError, match=r"^.*short\.txt: not a complete CULane evaluator output "
                                          r"\(need tp, fp, fn, precision, recall, f1 per block\)$"):
         C.read_official_output(tmp_path / "short.txt")
+
+
+def test_many_crowded_lanes_are_matched_by_the_assignment():
+    # 8 GT lanes 25 px apart (30 px wide: neighbours overlap) and each predicted 2 px beside its own: the
+    # maximum-IoU-sum assignment pairs each with its own lane (IoU 0.877 against 0.15 for a neighbour)
+    g = [vertical(300 + 25 * k) for k in range(8)]
+    d = [vertical(302 + 25 * k) for k in range(8)]
+    m = C.iou_matrix(g, d)
+    assert (np.diag(m) > 0.8).all() and (m[np.eye(8) == 0] < 0.2).all() and ((m > 0).sum(1) >= 2).all()
+    assert C.image_counts(g, d) == (8, 0, 0)
+    assert C.image_counts(g, d[:5]) == (5, 0, 3) and C.image_counts(g[:6], d) == (6, 2, 0)
+    v = m[3, 3]  # every own pair has this IoU (translation): the threshold is strict here as well
+    assert np.allclose(np.diag(m), v, rtol=0, atol=1e-12)
+    assert C.image_counts(g, d, iou=v + 1e-12) == (0, 8, 8) and C.image_counts(g, d, iou=v - 1e-9) == (8, 0, 0)
+    assert C.enumerated_tp(np.zeros((0, 3)), 0.5) == 0  # nothing to assign
+
+
+def test_defaults_and_inputs_as_the_official_tool_reads_them(tmp_path):
+    # evaluate's default lane width is 30: at IoU threshold v (the width-30 IoU of a 10 px offset) the pair fails
+    a, b = vertical(400), vertical(410)
+    v = C.iou_matrix([a], [b], width=30)[0, 0]
+    C.write_lines(tmp_path / "gt/x.lines.txt", [a])
+    C.write_lines(tmp_path / "pred/x.lines.txt", [b])
+    (tmp_path / "l.txt").write_text("x.jpg\n")
+    assert C.evaluate(tmp_path / "gt", tmp_path / "pred", tmp_path / "l.txt", iou=v, workers=1)["tp"] == 0
+    assert C.evaluate(tmp_path / "gt", tmp_path / "pred", tmp_path / "l.txt", iou=v - 1e-9, workers=1)["tp"] == 1
+    # coordinates are float32 (as the C++ reader stores them) before rounding: 100.50000001 is 100.5 -> 100
+    assert C.lane_pixels(np.array([[100.50000001, 10.0], [300.49999999, 40.0]])).tolist() == [[100, 10], [300, 40]]
+    # a stray non-UTF-8 byte does not stop the reading: it becomes a replacement character, a lane without points
+    (tmp_path / "odd.lines.txt").write_bytes(b"1 2 3 4 \n\xff\n")
+    lanes = C.read_lines(tmp_path / "odd.lines.txt")
+    assert [lane.tolist() for lane in lanes] == [[[1, 2], [3, 4]], []]
+    # only leading slashes are stripped from list entries
+    (tmp_path / "x.txt").write_text("/X_dir/a.jpg\n//b.jpg\n")
+    assert C.read_list(tmp_path / "x.txt") == ["X_dir/a.jpg", "b.jpg"]
+
+
+def test_canvas_size_reaches_both_sides_and_float_maps_are_clipped():
+    a, b = vertical(1630), vertical(1638)  # both cut by the 1640 canvas, not by a 1700 one
+    for size in ((1640, 590), (1700, 590)):
+        fa, fb = C.full_mask(a, size=size), C.full_mask(b, size=size)
+        assert C.iou_matrix([a], [b], size=size)[0, 0] == pytest.approx(np.sum(fa & fb) / np.sum(fa | fb))
+    # float maps above 1 saturate at 255: 1.7 beats 0.9 in its row (no wrap-around to 1.7*255 - 256 = 177)
+    fl = np.zeros((1, 10, 10))
+    fl[0, 9, 1], fl[0, 9, 6] = 1.7, 0.9
+    fl[0, 0, 4] = 1.0
+    kw = dict(crop_top=0, orig_size=(100, 100), rows=10, step=10, blur=1)
+    assert [lane.tolist() for lane in C.prob2lines(fl, [1], **kw)] == [[[19, 99], [49, 9]]]
+    # zeros stay zeros: with a threshold below 1/255 no empty row yields a point
+    assert [len(lane) for lane in C.prob2lines(fl, [1], thresh=0.001, **kw)] == [2]
