@@ -83,3 +83,8 @@ def test_workers_are_forked_whatever_the_default_start_method(monkeypatch):
     finally:
         P.multiprocessing.set_start_method(before, force=True)
     assert {state for _, state, _ in out} == {7}
+
+
+def test_at_most_the_requested_worker_processes():
+    out = list(P.map_chunks(_chunk_summary, list(range(40)), workers=2))
+    assert len({pid for _, _, pid in out}) <= 2 and len(out) == 2 * P.CHUNKS_PER_WORKER

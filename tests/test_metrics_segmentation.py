@@ -404,3 +404,13 @@ def test_counts_stay_exact_beyond_float32_histograms():
     counts = seg.SegEvaluator("apolloscape").pair_counts(pred, gt).reshape(256, 256)
     assert counts[0, 0] == n * n - 6 and counts[200, 204] == 3 and counts[200, 0] == 2 and counts[0, 201] == 1
     assert counts.sum() == n * n
+
+
+def test_default_evaluator_is_apolloscape_with_void_averaged():
+    ev = seg.SegEvaluator()
+    gt = _marks()
+    ev.update(np.full_like(gt, 200), gt)  # s_w_d 18/48, void 0/30, averaged as the released script does
+    res = ev.result()
+    assert ev.table == "apolloscape" and list(res["per_class"])[:2] == ["void", "s_w_d"]
+    assert res["miou"] == pytest.approx(18 / 48 / 2)
+    assert ev.confusion.dtype.kind == "i"  # pooled pixel counts stay exact integers
