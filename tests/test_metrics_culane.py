@@ -518,9 +518,9 @@ def test_many_crowded_lanes_are_matched_by_the_assignment():
     assert (np.diag(m) > 0.8).all() and (m[np.eye(8) == 0] < 0.2).all() and ((m > 0).sum(1) >= 2).all()
     assert C.image_counts(g, d) == (8, 0, 0)
     assert C.image_counts(g, d[:5]) == (5, 0, 3) and C.image_counts(g[:6], d) == (6, 2, 0)
-    v = m[3, 3]  # every own pair has this IoU (translation): the threshold is strict here as well
-    assert np.allclose(np.diag(m), v, rtol=0, atol=1e-12)
-    assert C.image_counts(g, d, iou=v + 1e-12) == (0, 8, 8) and C.image_counts(g, d, iou=v - 1e-9) == (8, 0, 0)
+    v = m[3, 3]  # every own pair has exactly this IoU (translation): the threshold is strict here as well
+    assert (np.diag(m) == v).all()
+    assert C.image_counts(g, d, iou=v) == (0, 8, 8) and C.image_counts(g, d, iou=v - 1e-9) == (8, 0, 0)
     assert C.enumerated_tp(np.zeros((0, 3)), 0.5) == 0  # nothing to assign
 
 
