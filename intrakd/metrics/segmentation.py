@@ -209,7 +209,7 @@ def cityscapes_pairs(gt_root, pred_root) -> list[tuple[Path, Path]]:
         raise ValueError(f"no *_gtFine_labelIds.png files under {gt_root}")
     preds: dict[str, list[Path]] = {}
     for p in pred_root.rglob("*.png"):
-        parts = p.name.split("_")
+        parts = p.stem.split("_")  # the stem: a file named exactly {city}_{seq}_{frame}.png pairs too
         if len(parts) >= 3:
             preds.setdefault("_".join(parts[:3]), []).append(p)
     pairs = []
