@@ -401,6 +401,13 @@ def test_aoi_maps_match_opencv_for_every_switch(kernel_unit, downsample, pad):
                  pad="edge")
 
 
+def test_aoi_maps_defaults_are_the_paper_reading():
+    # kernel 5 counted in feature pixels, area downsampling, reflect padding (module docstring, option 3)
+    label = np.random.default_rng(4).integers(0, 3, size=(1, 16, 24))
+    np.testing.assert_allclose(aoi_maps(torch.from_numpy(label), 3, (8, 12)).numpy(),
+                               _cv2_aoi(label, 3, (8, 12), 5, "feature", "area", "reflect"), atol=1e-6)
+
+
 def test_moments_of_a_class_lighter_than_one_feature_pixel():
     # AOI masses 0.5 (class 0: two cells of 0.25) and 0.3 (class 1, one cell): the mass normaliser divides by
     # them, not by a floor of 1 feature pixel; class 2 has no mass and gets exact zeros
@@ -478,7 +485,7 @@ def test_float32_precision_moments_are_not_autocast():
     assert torch.equal(cast, plain)  # bfloat16 matmuls would be ~1e-2 off
 
 
-@pytest.mark.parametrize("feat_shape,aoi_shape", [((3, 4, 4), (1, 2, 4, 4)), ((1, 3, 4, 4), (2, 4, 4)),
+@pytest.mark.parametrize("feat_shape,aoi_shape", [((1, 4, 4), (1, 2, 4, 4)), ((1, 3, 4, 4), (1, 4, 4)),
                                                   ((1, 3, 4, 4), (2, 2, 4, 4)), ((1, 3, 4, 4), (1, 2, 4, 5))])
 def test_moment_pool_refuses_mismatched_shapes(feat_shape, aoi_shape):
     with pytest.raises(ValueError, match="same B, h, w"):
@@ -500,6 +507,10 @@ def test_affinity_graph_by_hand_keeps_float64_and_promotes_half_precision():
     np.testing.assert_allclose(affinity_graph(two)[0].numpy(), [[[1, 1], [1, 1]], [[0, 0], [0, 1]]], atol=1e-6)
     cos = (1 * 2 + 0 * -2) / (1 * math.sqrt(8))
     np.testing.assert_allclose(affinity_graph(two, "concat")[0, 0].numpy(), [[1, cos], [cos, 1]], atol=1e-6)
+    # below F.normalize's 1e-8 norm floor a node counts as zero (rounding noise of an empty region is not a
+    # direction): a node of norm 1e-10 has affinity 1e-10 / 1e-8 squared = 1e-4 with itself
+    tiny = torch.tensor([[[[1e-10, 0.0]]]], dtype=torch.float64)
+    assert affinity_graph(tiny)[0, 0, 0, 0].item() == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="graph must be"):
         affinity_graph(two, "mean")
 
@@ -628,12 +639,18 @@ def test_a_class_counts_only_where_both_sides_pass_the_presence_threshold():
     ft8 = torch.randn(1, 4, 8, 8, generator=g, dtype=torch.float64)
     aoi8, aoi4 = aoi_maps(label, 3, (8, 8), kernel=1), aoi_maps(label, 3, (4, 4), kernel=1)
     assert aoi8[0, 2].sum().item() == 1.0 and aoi4[0, 2].sum().item() == 0.25
-    for teacher, aoi_t, tau in ((ft, aoi4, 0.5), (ft8, aoi8, 1.0)):
+    # at the label's own 16 x 16 size the block has mass 4.0: with tau = 1.0 the side at 8 x 8 (exactly 1.0)
+    # decides alone, student or teacher
+    fs16 = torch.randn(1, 3, 16, 16, generator=g, dtype=torch.float64)
+    ft16 = torch.randn(1, 4, 16, 16, generator=g, dtype=torch.float64)
+    aoi16 = aoi_maps(label, 3, (16, 16), kernel=1)
+    for student, aoi_s, teacher, aoi_t, tau in ((fs, aoi8, ft, aoi4, 0.5), (fs, aoi8, ft8, aoi8, 1.0),
+                                                (fs, aoi8, ft16, aoi16, 1.0), (fs16, aoi16, ft8, aoi8, 1.0)):
         method = build_method("intra", ToySegModel(3, width=2), ToySegModel(3, width=2), 3, kernel=1,
                               presence_tau=tau)
-        loss = method.intra_loss(fs, teacher, label).item()
-        assert loss == pytest.approx(_loop_intra(fs, teacher, aoi8, aoi_t, presence_tau=tau), rel=1e-9)
-        with_class_2 = _loop_intra(fs, teacher, aoi8, aoi_t, presence_tau=0.1)
+        loss = method.intra_loss(student, teacher, label).item()
+        assert loss == pytest.approx(_loop_intra(student, teacher, aoi_s, aoi_t, presence_tau=tau), rel=1e-9)
+        with_class_2 = _loop_intra(student, teacher, aoi_s, aoi_t, presence_tau=0.1)
         assert abs(loss - with_class_2) > 1e-3
 
 
@@ -668,23 +685,33 @@ def test_intrakd_forward_weights_and_sums_each_term_over_the_taps():
             s_out, t_out, {"label": label})) == {"intra", "at", "kd"} - {off[5:]}
 
 
-@pytest.mark.parametrize("opts,full_size_calls", [({}, 1), ({"kernel_unit": "label"}, 1),
-                                                  ({"downsample": "nearest"}, 0)])
-def test_the_full_resolution_one_hot_is_built_once_per_batch_and_only_when_needed(monkeypatch, opts, full_size_calls):
+@pytest.mark.parametrize("opts,full_size_calls,aoi_calls", [
+    ({}, 1, 2), ({"kernel_unit": "label"}, 1, 2), ({"kernel_unit": "label", "downsample": "bilinear"}, 1, 2),
+    ({"downsample": "nearest"}, 0, 2), ({"teacher_taps": ("high", "mid")}, 1, 4)])
+def test_the_full_resolution_one_hot_is_built_once_per_batch_and_only_when_needed(monkeypatch, opts, full_size_calls,
+                                                                                  aoi_calls):
+    """One one-hot of the label per batch for every tap (none when the AOIs come from a resized label), one AOI
+    set per tap when student and teacher maps have the same size (two when they differ)."""
     import intrakd.distill.intrakd as module
 
-    shapes = []
+    shapes, aois = [], []
 
     def counting(label, n):
         shapes.append(tuple(label.shape))
         return one_hot(label, n)
 
+    def counting_aoi(*args):
+        aois.append(args[2])
+        return aoi_maps(*args)
+
     monkeypatch.setattr(module, "one_hot", counting)
+    monkeypatch.setattr(module, "aoi_maps", counting_aoi)
     s_out, t_out = _fake_outputs(13, 2), _fake_outputs(14, 2)
     label = torch.randint(0, 3, (1, 32, 32), generator=torch.Generator().manual_seed(15))
     method = build_method("intra", ToySegModel(3, width=2), ToySegModel(3, width=2), 3, **opts)
     method(s_out, t_out, {"label": label})
     assert shapes.count((1, 32, 32)) == full_size_calls  # two taps share it
+    assert len(aois) == aoi_calls
 
 
 def test_matched_size_counts_graph_entries_attention_maps_and_logits():

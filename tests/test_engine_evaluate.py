@@ -280,7 +280,7 @@ def test_segmentation_score_by_hand():
     IoU road 5/6 (1 FP), sidewalk 3/5 (1 FN, 1 FP), building 1/2 (1 FN); 9 of 12 pixels right."""
     ds, model = _segmentation_case()
     result = evaluate(model, ds, _spec("cityscapes", "miou"), torch.device("cpu"))
-    assert result["value"] == pytest.approx(100 * (5 / 6 + 3 / 5 + 1 / 2) / 3)
+    assert result["metric"] == "miou" and result["value"] == pytest.approx(100 * (5 / 6 + 3 / 5 + 1 / 2) / 3)
     assert {k: v for k, v in result["per_class"].items() if v is not None} == pytest.approx(
         {"road": 5 / 6, "sidewalk": 3 / 5, "building": 1 / 2})
     assert result["pixel_accuracy"] == pytest.approx(9 / 12) and result["num_images"] == 2
@@ -318,9 +318,9 @@ def _culane_case(with_exist=True):
     """A 40 x 30 canvas, rows sampled every 5 px (blur off): a predicted slot on column c gives the points
     (c, 29), (c, 24), ..., (c, 4), the same lane as a ground truth (c, 29)-(c, 4).
     Image 0: ground truth on columns 5 and 20; slots 1 (col 5), 2 (col 20, existence logit -3) and 3 (col 33).
-    Image 1: ground truth on column 10; slots 1 (col 10) and 4 (col 30)."""
+    Image 1: ground truth on column 10; slots 1 (col 12: 2 px off, IoU 1/5 for the 3-px lines) and 4 (col 30)."""
     gt = [[np.array([[c, 29], [c, 4]], np.float32) for c in cols] for cols in ((5, 20), (10,))]
-    logits = [_lane_logits({1: 5, 2: 20, 3: 33}), _lane_logits({1: 10, 4: 30})]
+    logits = [_lane_logits({1: 5, 2: 20, 3: 33}), _lane_logits({1: 12, 4: 30})]
     exist = [torch.tensor([3.0, -3.0, 3.0, -3.0]), torch.tensor([3.0, -3.0, -3.0, 3.0])] if with_exist else None
     ds = _Stub(gt, prob2lines_kwargs=lambda: {"crop_top": 0, "orig_size": (40, 30), "step": 5, "rows": 6, "blur": 1},
                metric_kwargs=lambda: {"width": 3, "size": (40, 30)})
@@ -330,16 +330,18 @@ def _culane_case(with_exist=True):
 def test_culane_f1_by_hand():
     spec = _spec("culane", "f1")
     ds, model = _culane_case()
-    # image 0: TP (col 5), FN (col 20: slot 2 said absent), FP (col 33); image 1: TP (col 10), FP (col 30)
+    # image 0: TP (col 5), FN (col 20: slot 2 said absent), FP (col 33); image 1: FP + FN (col 12 for 10), FP
+    # (col 30). The 3-px line width is the dataset's: at the official 30 px, col 12 would match col 10
     result = evaluate(model, ds, spec, torch.device("cpu"))
-    assert (result["tp"], result["fp"], result["fn"]) == (2, 2, 1)
-    assert result["precision"] == pytest.approx(1 / 2) and result["recall"] == pytest.approx(2 / 3)
-    assert result["value"] == pytest.approx(100 * 4 / 7) and result["f1"] == pytest.approx(4 / 7)
-    assert result["line_width"] == 3 and result["num_images"] == 2 and per_class(result) is None
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 3, 2)
+    assert result["precision"] == pytest.approx(1 / 4) and result["recall"] == pytest.approx(1 / 3)
+    assert result["value"] == pytest.approx(100 * 2 / 7) and result["f1"] == pytest.approx(2 / 7)
+    assert result["metric"] == "f1" and result["line_width"] == 3 and result["num_images"] == 2
+    assert per_class(result) is None
     # without an existence head every slot with a lane counts: col 20 is found too
     ds, model = _culane_case(with_exist=False)
     result = evaluate(model, ds, spec, torch.device("cpu"))
-    assert (result["tp"], result["fp"], result["fn"]) == (3, 2, 0) and result["value"] == pytest.approx(75.0)
+    assert (result["tp"], result["fp"], result["fn"]) == (2, 3, 1) and result["value"] == pytest.approx(50.0)
     # the trivial floor: every lane marked absent, every ground-truth lane missed
     low = floor(ds, _spec("culane", "f1", num_classes=5, num_lanes=4, has_exist=True), torch.device("cpu"),
                 max_images=1)
@@ -355,8 +357,10 @@ def test_llamas_map_by_hand():
     gt = [np.array([[0, 1, 1, 0], [2, 2, 0, 0]]), np.array([[3, 3, 0, 4], [0, 0, 0, 4]])]
     pred = [[[0, 1, 1, 0], [2, 0, 2, 0]], [[3, 3, 0, 4], [0, 0, 0, 4]]]
     logits = [torch.nn.functional.one_hot(torch.tensor(p), 5).permute(2, 0, 1).float() * 40 - 20 for p in pred]
-    ds = _Stub(gt, restore_prediction=lambda i, probs: np.rint(probs * 255).astype(np.uint8))
+    restored = []  # the images whose maps were restored, by index
+    ds = _Stub(gt, restore_prediction=lambda i, probs: restored.append(i) or np.rint(probs * 255).astype(np.uint8))
     result = evaluate(_Lookup(logits), ds, _spec("llamas", "map"), torch.device("cpu"))
+    assert restored == [0, 1] and result["metric"] == "map"
     assert result["ap"] == pytest.approx({"l1": 1 / 2, "l0": 3 / 8, "r0": 1 / 2, "r1": 1 / 2})
     assert result["value"] == pytest.approx((1 / 2 + 3 / 8 + 1 / 2 + 1 / 2) / 4)  # a fraction, as in the paper
     assert result["ap_background"] == pytest.approx((15 / 16 + 1) / 2)
@@ -371,7 +375,7 @@ def test_paper_units_and_the_background_predictor():
     out = BackgroundPredictor(3, 2)(torch.zeros(2, 3, 4, 5, dtype=torch.float64))
     assert out["logits"].dtype == torch.float32 and out["logits"].shape == (2, 3, 4, 5)
     assert torch.equal(torch.softmax(out["logits"], 1)[:, 0], torch.ones(2, 4, 5))  # class 0, certain
-    assert torch.equal(torch.sigmoid(out["exist"]), torch.zeros(2, 2))  # every lane absent
+    assert out["exist"].dtype == torch.float32 and torch.equal(torch.sigmoid(out["exist"]), torch.zeros(2, 2))
     assert "exist" not in BackgroundPredictor(3)(torch.zeros(1, 3, 4, 5))
 
 
@@ -407,4 +411,30 @@ def test_the_amp_switch_reaches_the_predictor(monkeypatch, case):
         ds = _Stub([np.zeros((2, 2), np.int64)], restore_prediction=lambda i, probs: np.rint(probs * 255).astype(np.uint8))
         model, spec = _Lookup([torch.zeros(5, 2, 2)]), _spec("llamas", "map")
     evaluate(model, ds, spec, torch.device("cpu"), amp=True)
-    assert seen == [True]
+    evaluate(model, ds, spec, torch.device("cpu"))
+    assert seen == [True, False]  # off unless asked
+
+
+def test_the_multiscale_test_scores_its_own_logits(monkeypatch):
+    """ApolloScape with a multi-scale test: each kept image's logits come from ``multiscale_logits`` (stubbed
+    here: exact for image 0) with the run's test and AMP flag, not from the single-scale pass (class 0 only)."""
+    import intrakd.engine.evaluate as module
+
+    ids = np.array([0, 200, 204], np.uint8)  # ApolloScape label IDs of train ids 0, 1, 2 (void, s_w_d, s_y_d)
+    gt = [np.array([[0, 200], [204, 204]], np.uint8), np.array([[200, 200], [0, 0]], np.uint8)]
+    multi = {0: _train_ids_logits([[0, 1], [2, 2]])}
+    seen = []
+
+    def fake(model, dataset, idx, device, test, amp=False):
+        seen.append((idx, test, amp))
+        return multi[idx]
+
+    monkeypatch.setattr(module, "multiscale_logits", fake)
+    ds = _Stub(gt, restore_prediction=lambda i, pred: ids[pred])
+    single = _Lookup([_train_ids_logits([[0, 0], [0, 0]])] * 2)
+    test = MultiScaleTest(sizes=((2, 2),), crop=(2, 2), used=(0,))
+    result = evaluate(single, ds, _spec("apolloscape", "miou"), torch.device("cpu"), multiscale=test, amp=True,
+                      max_images=1)
+    assert seen == [(0, test, True)]
+    assert result["value"] == 100.0 and result["pixel_accuracy"] == 1.0 and result["num_images"] == 1
+    assert result["multiscale"] == {"sizes": [[2, 2]], "crop": [2, 2], "used_scales": [0]}
