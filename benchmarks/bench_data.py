@@ -1,4 +1,5 @@
-"""Loader throughput (items/s) vs a plain cv2 read + crop + resize + normalise peer, and scene rendering speed.
+"""Loader throughput (items/s) vs a plain cv2 read + crop + resize + normalise peer, and dataset generation speed vs
+rendering the same number of scenes alone (the peer: the gap is the JPEG/PNG writes and the list files).
 
 The peer does only the minimum an evaluation loader must do (cv2.imread of the JPEG, PIL read of the label
 PNG, row crop, resize, mean subtraction); the gap to ``ApolloScape.__getitem__`` is the cost of the checks
@@ -50,7 +51,10 @@ def main() -> None:
         t = time.perf_counter()
         for k in range(3 if args.quick else 10):
             render_scene(scene_rng(1, k), size, horizon=HORIZON)
-        print(f"render_scene only: {(time.perf_counter() - t) / (3 if args.quick else 10):.3f} s/scene")
+        render_s = (time.perf_counter() - t) / (3 if args.quick else 10)
+        per_scene = gen_s / (num + max(1, num // 8))
+        print(f"render_scene only: {render_s:.3f} s/scene   generate / render ratio {per_scene / render_s:.2f}   "
+              f"(the default preset's 480 scenes: ~{480 * per_scene:.0f} s)")
 
         ds = build_dataset("apolloscape", root, "train", input_size=(416, 128))
         n = len(ds)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -104,10 +103,10 @@ def main(argv=None) -> int:
                   flush=True)
 
     def hours(params: dict, kind: dict, ds: str) -> float:
+        from intrakd.engine.train import iters_per_epoch
+
         n_train, n_val = split_counts(int(config["datasets"][ds]["synth"]["num"]))
-        steps = math.ceil(n_train / params["batch_size"])
-        if params.get("max_iters_per_epoch"):
-            steps = min(steps, params["max_iters_per_epoch"])
+        steps = iters_per_epoch(n_train, params["batch_size"], max_iters=params.get("max_iters_per_epoch"))
         every = params.get("val_every", 1)
         evals = (params["epochs"] // every if every else 0) + (0 if every and params["epochs"] % every == 0 else 1)
         n_eval = min(n_val, params.get("max_eval_images") or n_val)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -241,12 +240,12 @@ class Bench:
     # ---------------------------------------------------------------- table
     def hours(self, job: dict, r: dict) -> float:
         """Hours of one run of the preset at the measured speed, times the seeds for a student."""
+        from intrakd.engine.train import iters_per_epoch
+
         p = job["params"]
         ds = job["dataset"]
         n_train = REAL_SPLITS[ds]["train"]
-        iters = math.ceil(n_train / p["batch_size"]) * p["epochs"]
-        if p.get("max_iters_per_epoch"):
-            iters = min(iters, p["max_iters_per_epoch"] * p["epochs"])
+        iters = iters_per_epoch(n_train, p["batch_size"], max_iters=p.get("max_iters_per_epoch")) * p["epochs"]
         every = p.get("val_every", 1)
         evals = (p["epochs"] // every if every else 0) + (0 if every and p["epochs"] % every == 0 else 1)
         n_eval = REAL_SPLITS[ds].get(p.get("eval_split", "val"), REAL_SPLITS[ds]["val"])

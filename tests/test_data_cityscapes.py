@@ -76,7 +76,16 @@ def test_real_labelids_map_to_shipped_train_ids(real_samples):
     interior = (win == ids[..., None, None]).all((-1, -2))
     assert interior.mean() > 0.65  # 69.9% of this small 256x128 image is 5x5-interior
     assert np.array_equal(ours[interior], shipped[interior])
-    assert (ours == shipped).mean() > 0.997 and (ours != shipped).sum() == 77
+    # cityscapesScripts' own id -> trainId table (the official tool) gives our map exactly; it differs from the shipped
+    # labelTrainIds PNG on 77 boundary pixels, a count of the two shipped files made with that table
+    from cityscapesscripts.helpers.labels import id2label
+
+    lut = np.full(256, 255, np.uint8)
+    for label_id, label in id2label.items():
+        if 0 <= label_id < 256 and 0 <= label.trainId < 256:
+            lut[label_id] = label.trainId
+    assert np.array_equal(ours, lut[ids])
+    assert (lut[ids] == shipped).mean() > 0.997 and (lut[ids] != shipped).sum() == 77
     item = ds[0]  # 256x128 image, resized to the paper's 1024x512 by default
     assert item["image"].shape == (3, 512, 1024)
     # palette (P) prediction PNGs in labelIds space are read by index

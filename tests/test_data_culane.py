@@ -193,6 +193,7 @@ def test_tree_errors(tree, tmp_path):
 def test_official_list_files(real_samples):
     lst = real_samples / "culane" / "list"
     test = read_list(lst / "test.txt")
+    # the official lists' line counts (datasets_metrics.md §1.1: test 34,680 = the 9 scenario splits, val 9,675)
     assert len(test) == 34_680 and all(e.image.startswith("/driver_") and e.label is None for e in test)
     counts = {"test0_normal": 9621, "test1_crowd": 8113, "test2_hlight": 486, "test3_shadow": 930,
               "test4_noline": 4067, "test5_arrow": 890, "test6_curve": 422, "test7_cross": 3122, "test8_night": 7029}
@@ -226,7 +227,8 @@ def test_real_frames_and_annotations(real_samples, tmp_path):
     assert ds.orig_size == (1640, 590) and ds.crop_top == 240 and ds.input_size == (976, 208)
     assert ds.read_image(0).shape == (590, 1640, 3) and ds[0]["image"].shape == (3, 208, 976)
     lanes = ds.lanes(0)
-    assert len(lanes) == 4 and lanes[0][0].tolist() == pytest.approx([-14.0619, 510])  # negative x kept
+    assert len(lanes) == 4 and lanes[0][0].tolist() == pytest.approx([-14.0619, 510])  # the first point of
+    # the frame's genuine .lines.txt as written there (negative x kept)
     for i in range(len(ds)):
         for lane in ds.lanes(i):
             assert len(lane) >= 2 and np.allclose(np.diff(lane[:, 1]), -10)

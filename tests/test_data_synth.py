@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -148,9 +147,8 @@ def test_image_and_label_sizes_follow_size(tmp_path):
 
 
 @pytest.mark.slow
-def test_genuine_size_smoke_and_speed(tmp_path):
+def test_genuine_size_smoke():
+    """A scene at ApolloScape's genuine 3384 x 2710 renders with more than 15 of its classes (the generation speed
+    is benchmarks/bench_data.py's, as a ratio to rendering alone)."""
     sc = render_scene(np.random.default_rng(0), (3384, 2710), horizon=apollo_writer.HORIZON)
     assert sc.semantic.shape == (2710, 3384) and len(np.unique(sc.semantic)) > 15
-    t = time.perf_counter()
-    generate("apolloscape", tmp_path / "speed", num=40, seed=0, size=(846, 678))
-    assert (time.perf_counter() - t) / 45 < 0.35  # 160 scenes must take well under a minute

@@ -3,7 +3,6 @@ global batch under DDP (2 gloo processes on the CPU against one process on the s
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 from pathlib import Path
@@ -20,8 +19,9 @@ torch.set_num_threads(1)
 
 def test_sad_switches_on_inside_the_paper_presets_culane_run():
     """The paper preset's CULane budget (12 epochs, batch 12) on CULane's 88,880 training images
-    (datasets_metrics.md §1.1): 7,407 iterations an epoch (88,880 / 12 = 7,406.7, the last batch kept), 88,884 in
-    all; 2/3 of them is 59,256 = 8 x 7,407, the first step of the 9th epoch (epoch index 8 of 0-11)."""
+    (datasets_metrics.md §1.1): 7,406 iterations an epoch (88,880 / 12 = 7,406.7, the partial last batch of 8 dropped
+    by the loader), 88,872 in all; 2/3 of them is 59,248 = 8 x 7,406, the first step of the 9th epoch (epoch index 8
+    of 0-11)."""
     from intrakd.distill.sad import START_FRACTION
     from intrakd.grid import optim_settings
     from intrakd.yamlio import load_file
@@ -30,13 +30,13 @@ def test_sad_switches_on_inside_the_paper_presets_culane_run():
     culane = optim_settings(config, "train", "culane")
     assert (culane["epochs"], culane["batch_size"]) == (12, 12)
     assert config["methods"]["sad"].get("options", {}).get("start_fraction", START_FRACTION) == START_FRACTION
-    per_epoch = math.ceil(88_880 / culane["batch_size"])
+    per_epoch = 88_880 // culane["batch_size"]
     total = per_epoch * culane["epochs"]
-    assert (per_epoch, total) == (7_407, 88_884)
+    assert (per_epoch, total) == (7_406, 88_872)
     m = build_method("sad", ToySegModel(3, width=4), None, 3, total_steps=total)
     assert START_FRACTION == pytest.approx(40_000 / 60_000) == pytest.approx(1_200 / 1_800)
-    assert m.switch_step == 59_256 == 8 * per_epoch  # on inside the run, 4 of its 12 epochs with SAD
-    assert not m.active(59_255) and m.active(59_256) and m.active(total - 1)
+    assert m.switch_step == 59_248 == 8 * per_epoch  # on inside the run, 4 of its 12 epochs with SAD
+    assert not m.active(59_247) and m.active(59_248) and m.active(total - 1)
 
 
 @pytest.mark.parametrize("options, fragment", [

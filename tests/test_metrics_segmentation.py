@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 import pytest
@@ -19,28 +18,9 @@ APOLLO = "apolloscape_lane/test_eval_data"
 @pytest.fixture
 def oracle(monkeypatch):
     """``evaluateImgLists`` in-process; ``oracle(preds, gts, table)`` -> (classScores, averageScoreClasses)."""
+    from helpers import cityscapes_scripts_oracle
 
-    def run(preds, gts, table):
-        labels = APOLLO_LABELS if table == "apolloscape" else CITYSCAPES_LABELS
-        CsLabel = namedtuple("Label", "name id trainId category categoryId hasInstances ignoreInEval color")
-        cats = sorted({lab.category for lab in labels})
-        cs = [CsLabel(lab.name, lab.id, lab.train_id, lab.category, cats.index(lab.category), False,
-                      lab.ignore_in_eval, lab.color) for lab in labels]
-        cat2 = {}
-        for lab in cs:
-            cat2.setdefault(lab.category, []).append(lab)
-        for name, val in (("labels", cs), ("name2label", {lab.name: lab for lab in cs}),
-                          ("id2label", {lab.id: lab for lab in cs}),
-                          ("trainId2label", {lab.trainId: lab for lab in reversed(cs)}),
-                          ("category2labels", cat2)):
-            monkeypatch.setattr(ev_mod, name, val)
-        monkeypatch.setattr(ev_mod.args, "evalInstLevelScore", False)
-        monkeypatch.setattr(ev_mod.args, "quiet", True)
-        monkeypatch.setattr(ev_mod.args, "JSONOutput", False)
-        res = ev_mod.evaluateImgLists([str(p) for p in preds], [str(g) for g in gts], ev_mod.args)
-        return res["classScores"], res["averageScoreClasses"]
-
-    return run
+    return lambda preds, gts, table: cityscapes_scripts_oracle(monkeypatch, preds, gts, table)
 
 
 def _same(ours: dict, theirs_scores: dict, theirs_mean: float) -> None:

@@ -21,10 +21,14 @@ def test_published_parameter_counts_within_1pct(name):
 
 
 def test_exact_counts_of_the_reference_builds():
-    # counts obtained by running the reference code (models_baselines.md §0)
+    from helpers import deeplabv3plus_r101_params, pspnet_r101_params, resnet101_params
+
+    # SwiftNetRN-18: 11,797,071 at 19 classes, the count of the reference code run (models_baselines.md, SwiftNet)
     assert full_width_params("swiftnet_rn18", 19) == 11_797_071
-    assert full_width_params("pspnet_r101", 37) == 65_592_933
-    assert full_width_params("deeplabv3plus_r101", 19) == 58_753_459
+    # the teachers: torchvision's ResNet-101 without fc (the oracle) + their heads counted by hand (tests/helpers.py)
+    assert resnet101_params() == 44_549_160 - (2048 * 1000 + 1000)  # ResNet101_Weights.IMAGENET1K_V1 meta num_params, less the fc
+    assert full_width_params("pspnet_r101", 37) == pspnet_r101_params(37) == 65_592_933
+    assert full_width_params("deeplabv3plus_r101", 19) == deeplabv3plus_r101_params(19) == 58_753_459
     # the paper's two 3x3 decoder convs add one 256->256 conv + BN
     assert full_width_params("deeplabv3plus_r101", 19, decoder_convs=2) == 58_753_459 + 256 * 256 * 9 + 512
     # reference counts given to 4 decimals in M: ENet 0.3517/0.3541, ERFNet 2.0666/2.0699 at 19/36

@@ -109,6 +109,15 @@ def _seconds_per_step(history: list[dict]) -> float | None:
     return round(sum(r["train_seconds"] for r in timed) / steps, 4) if steps else None
 
 
+def iters_per_epoch(n_items: int, batch_size: int, world_size: int = 1, max_iters: int | None = None) -> int:
+    """Training steps of one epoch over ``n_items`` images: each of ``world_size`` processes takes an equal share
+    of the (padded) set, ``ceil(n_items / world_size)``, in batches of ``batch_size / world_size``; the loader drops
+    a partial last batch (one batch when the share is smaller than a batch); at most ``max_iters``."""
+    share = math.ceil(n_items / world_size)
+    steps = max(1, share // (batch_size // world_size))
+    return min(steps, int(max_iters)) if max_iters else steps
+
+
 class Trainer:
     """Holds the pieces of a run; :func:`train` is the one public entry point."""
 
@@ -143,11 +152,11 @@ class Trainer:
             self.multiscale = multiscale_test(self.eval_set.input_size, cfg.model, cfg.eval_scales)
 
         # the schedule, known before the method is built (SAD's start_fraction reads total_steps); per process: an
-        # equal share of the (padded) data set in batches of batch_size / world_size
+        # equal share of the (padded) data set in batches of batch_size / world_size, the loader's full batches only
+        # (it drops a partial last one: see loader()), so the global steps run 0..total_iters - 1 without a gap
         self.local_batch = cfg.batch_size // self.group.world_size
-        self.iters_per_epoch = math.ceil(math.ceil(len(self.train_set) / self.group.world_size) / self.local_batch)
-        if cfg.max_iters_per_epoch:
-            self.iters_per_epoch = min(self.iters_per_epoch, int(cfg.max_iters_per_epoch))
+        self.iters_per_epoch = iters_per_epoch(len(self.train_set), cfg.batch_size, self.group.world_size,
+                                               cfg.max_iters_per_epoch)
         self.total_iters = self.iters_per_epoch * cfg.epochs
 
         # Common random numbers: the student's initial weights depend on the seed alone (nothing above draws from
