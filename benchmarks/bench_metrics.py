@@ -1,7 +1,8 @@
 """Speed of the evaluators against the official tools (or faithful ports of them), measured in the same run.
 
-Every peer is timed in this run, on the same files, interleaved with ours; nothing is compared with remembered
-figures. Results must be identical first (each section prints its identity check). "End to end" is a fresh
+Every peer is timed in this run, on the same files, interleaved with ours (each round runs ours, then the peer);
+nothing is compared with remembered figures. The machine is shared, so each section prints the load averages and
+the median of the per-round ratios. Results must be identical first (each section prints its identity check). "End to end" is a fresh
 ``python -m intrakd.cli evaluate ...`` process (interpreter start and imports included) against the peer: for
 mIoU a fresh process as well; the LLAMAS and CULane ports run from this process (their worker pools started
 there), which spares them an interpreter start. "In-process" times the library call alone.
@@ -50,6 +51,7 @@ PEER_WORKERS = 2  # the official tools as measured in issue 14: OpenMP 2 threads
 
 
 def loadavg() -> str:
+    """The load averages (1, 5, 15 min) as ``uptime`` prints them."""
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
@@ -77,13 +79,20 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
+def ratio_line(what: str, peer: list[float], ours: list[float]) -> str:
+    """Median times and the median of the per-round ratios peer/ours (rounds interleaved, so each ratio compares
+    runs made under the same load)."""
+    ratios = [a / b for a, b in zip(peer, ours)]
+    return (f"  {what}: peer {statistics.median(peer):.3f} s, ours {statistics.median(ours):.3f} s (medians of "
+            f"{len(ratios)} interleaved rounds); ratio median {statistics.median(ratios):.1f}x "
+            f"(rounds {', '.join(f'{r:.1f}' for r in ratios)})")
+
+
 def report(name: str, n: int, unit: str, peer: list[float], ours: list[float], peer_in=None, ours_in=None) -> None:
-    tp, to = statistics.median(peer), statistics.median(ours)
-    print(f"  end to end: peer {tp:.2f} s, ours {to:.2f} s (medians of {len(peer)}/{len(ours)} runs, {n} {unit}): "
-          f"ratio {tp / to:.1f}x")
+    print(f"  {n} {unit}")
+    print(ratio_line("end to end", peer, ours))
     if peer_in is not None:
-        ti, oi = statistics.median(peer_in), statistics.median(ours_in)
-        print(f"  in-process: peer {ti:.2f} s, ours {oi:.2f} s: ratio {ti / oi:.1f}x")
+        print(ratio_line("in-process", peer_in, ours_in))
     print(f"  {name} load after: {loadavg()}")
 
 
@@ -237,14 +246,12 @@ def bench_llamas(n: int, tmp: Path, repeat: int) -> None:
           f"({PEER_WORKERS} processes) vs `intrakd evaluate llamas`; load before: {loadavg()}")
     ours_cmd = ours_cli("llamas", "--label-root", label_root, "--pred-root", tmp / "pred")
     peer_t, ours_t = [], []
-    per_image = means = None
-    for r in range(repeat):
+    for _ in range(repeat):  # interleaved rounds: ours, then the peer
         t, out = run_process(ours_cmd)
         ours_t.append(t)
         mine = json.loads(out)
-        if r == 0:  # the peer takes minutes: once, between two runs of ours
-            t, (per_image, means) = timed(lambda: _port_llamas(jobs))
-            peer_t.append(t)
+        t, (per_image, means) = timed(lambda: _port_llamas(jobs))
+        peer_t.append(t)
     mine_per_image = L._score_chunk(str(tmp / "pred"), [(key, Path(j)) for j, _, key in jobs])
     same_images = all(list(a) == b for a, b in zip(mine_per_image, per_image))
     same_means = (mine["ap_background"] == means[0]
@@ -253,7 +260,7 @@ def bench_llamas(n: int, tmp: Path, repeat: int) -> None:
           f"{'bit-identical' if same_means else 'DIFFER'} (mAP {mine['map']:.6f})")
     assert same_images and same_means
     report("llamas", n, "images", peer_t, ours_t)
-    print(f"  peer CPU per image-class ~{PEER_WORKERS * peer_t[0] / (5 * n):.2f} s")
+    print(f"  peer CPU per image-class ~{PEER_WORKERS * statistics.median(peer_t) / (5 * n):.2f} s")
 
 
 # ------------------------------------------------------------------------------------------ CULane
@@ -320,14 +327,12 @@ def bench_culane(n: int, tmp: Path, repeat: int) -> None:
           f"`intrakd evaluate culane`; load before: {loadavg()}")
     ours_cmd = ours_cli("culane", "--gt-root", tmp / "culane/gt", "--pred-root", tmp / "culane/pred", "--list", lst)
     peer_t, ours_t, ours_in = [], [], []
-    peer = None
-    for r in range(repeat):
+    for _ in range(repeat):  # interleaved rounds: ours (fresh process), the port, ours in-process
         t, out = run_process(ours_cmd)
         ours_t.append(t)
         mine = json.loads(out)
-        if r == 0:  # the port takes minutes: once, between runs of ours
-            t, peer = timed(lambda: _port_culane(tmp / "culane", names))
-            peer_t.append(t)
+        t, peer = timed(lambda: _port_culane(tmp / "culane", names))
+        peer_t.append(t)
         t, _ = timed(lambda: C.evaluate(tmp / "culane/gt", tmp / "culane/pred", lst))
         ours_in.append(t)
     same = (mine["tp"], mine["fp"], mine["fn"]) == peer
@@ -341,7 +346,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
     ap.add_argument("--only", choices=["culane", "miou", "llamas"])
-    ap.add_argument("--repeat", type=int, default=3, help="runs of ours (and of the fast peers) per section")
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (ours, then the peer) per section")
     args = ap.parse_args()
     print(f"bench_metrics: {os.cpu_count()} CPUs, load {loadavg()}, python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as d:
@@ -350,7 +355,7 @@ def main() -> None:
             (tmp / "miou").mkdir()
             bench_miou(20 if args.quick else 100, tmp / "miou", args.repeat)
         if args.only in (None, "llamas"):
-            bench_llamas(8 if args.quick else 50, tmp, args.repeat)
+            bench_llamas(8 if args.quick else 30, tmp, args.repeat)
         if args.only in (None, "culane"):
             bench_culane(200 if args.quick else 2000, tmp, args.repeat)
 

@@ -108,3 +108,82 @@ def test_errors(tmp_path):
         L.evaluate(tmp_path, [])
     with pytest.raises(ValueError, match="NaN"):
         L.image_ap(np.full((2, 2), np.nan), np.ones((2, 2), bool))
+
+
+# ----------------------------------------------------------------------------- inputs, evaluator, files
+def test_integer_label_maps_mean_their_non_zero_pixels():
+    rng = np.random.default_rng(3)
+    pred = rng.integers(0, 256, (9, 11)).astype(np.uint8)
+    target = rng.random((9, 11)) < 0.4
+    want = L.image_ap_reference(pred, target)
+    for dtype in (np.uint8, np.int64, np.int32):
+        lab = np.where(target, 3, 0).astype(dtype)  # any non-zero value is the target
+        assert L.image_ap(pred, lab) == want
+        assert L.image_ap(pred / 255, lab) == want
+    assert L.image_ap(pred.astype(np.float32) / 255, target) == L.image_ap_reference(pred.astype(np.float32) / 255,
+                                                                                      target)
+
+
+def test_threshold_counts_by_hand():
+    # values 255, 128 (0.502), 0 on target pixels; 128 on a non-target pixel
+    pred = np.array([[255, 128, 0, 128]], np.uint8)
+    gt = np.array([[1, 1, 1, 0]], bool)
+    tp, fp = L.threshold_counts(pred, gt)
+    # t = 1.00 (i = 0): only 255; t = 0.50 (i = 50): also both 128s; t = 0.51 (i = 49): 128/255 = 0.502 < 0.51
+    assert (tp[0], fp[0]) == (1, 0) and (tp[49], fp[49]) == (1, 0) and (tp[50], fp[50]) == (2, 1)
+    assert (tp[100], fp[100]) == (3, 1)  # t = 0: everything is positive
+    assert np.array_equal(L.threshold_counts(pred / 255, gt)[0], tp)
+    with pytest.raises(ValueError, match=r"size mismatch: prediction \(1, 4\) vs ground truth \(1, 3\)"):
+        L.threshold_counts(pred, gt[:, :3])
+
+
+def test_evaluator_result_and_errors():
+    ev = L.LlamasEvaluator()
+    with pytest.raises(ValueError, match=r"^no images were evaluated \(empty list\?\)$"):
+        ev.result()
+    with pytest.raises(ValueError, match=r"^no LLAMAS labels to evaluate \(empty list\)$"):
+        L.evaluate("anywhere", [])
+    with pytest.raises(ValueError, match="^prediction contains NaN$"):
+        L.image_ap(np.array([[0.5, np.nan]]), np.ones((1, 2), bool))
+    lab = np.array([[0, 1], [2, 3]])  # r1 (4) absent: AP 0 (official quirk)
+    probs = [np.where(lab == c, 255, 0).astype(np.uint8) for c in range(5)]
+    ev.update(probs, lab)
+    probs[2] = np.zeros_like(probs[2])  # l0 missed in the second image
+    ev.update(probs, lab)
+    res = ev.result()
+    assert res["images"] == 2 and res["ap"] == {"l1": 1.0, "l0": 0.5, "r0": 1.0, "r1": 0.0}
+    assert res["map"] == pytest.approx((1 + 0.5 + 1 + 0) / 4) and res["ap_background"] == 1.0
+    with pytest.raises(ValueError, match="^image: expected 5 class maps, got 4$"):
+        ev.update(probs[:4], lab)
+    with pytest.raises(ValueError, match="^img3: expected 5 class maps, got 4$"):
+        ev.update(probs[:4], lab, name="img3")
+    with pytest.raises(ValueError, match="size mismatch for img3 class l0: prediction \\(1, 2\\) vs label \\(2, 2\\)"):
+        ev.update(probs[:2] + [np.zeros((1, 2), np.uint8)] + probs[3:], lab, name="img3")
+    with pytest.raises(ValueError, match="^size mismatch for image class r1: prediction"):
+        ev.update(probs[:4] + [np.zeros((1, 2), np.uint8)], lab)
+    assert ev.images == 2
+
+
+def test_files_labels_from_json_and_bad_pngs(tmp_path):
+    from intrakd.data.llamas import multiclass_label
+    from intrakd.data.synth import generate
+
+    generate("llamas", tmp_path / "ds", num=2, seed=0, size=(96, 54))
+    jsons = sorted((tmp_path / "ds/labels").rglob("*.json"))
+    keys = [f"{j.parent.name}/{j.name}" for j in jsons]
+    assert L.prediction_paths(tmp_path, keys[0]) == [tmp_path / f"{keys[0]}_{c}.png" for c in range(5)]
+    rng = np.random.default_rng(5)
+    labels = [multiclass_label(j) for j in jsons]
+    for key, lab in zip(keys, labels):
+        W.write_llamas_probs(tmp_path / "pred", key, rng.random((5, *lab.shape)))
+    by_array = L.evaluate(tmp_path / "pred", list(zip(keys, labels)), workers=1)
+    # labels given as JSON paths are drawn by the official procedure, in one chunk or in two workers
+    for workers in (1, 2):
+        assert L.evaluate(tmp_path / "pred", list(zip(keys, jsons)), workers=workers) == by_array
+    assert L.evaluate(str(tmp_path / "pred"), [(keys[0], str(jsons[0]))], workers=1)["images"] == 1
+    expect = np.mean([[L.image_ap(png, lab == c) for c, png in enumerate(L.read_prediction(tmp_path / "pred", k))]
+                      for k, lab in zip(keys, labels)], axis=0)
+    assert by_array["map"] == pytest.approx(expect[1:].mean()) and by_array["ap_background"] == pytest.approx(expect[0])
+    (tmp_path / "pred" / f"{keys[0]}_2.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"cannot decode prediction PNG .*_2\.png"):
+        L.read_prediction(tmp_path / "pred", keys[0])

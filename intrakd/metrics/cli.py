@@ -99,46 +99,93 @@ def _llamas(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("evaluate", help="score prediction files with the official-equivalent metrics")
+    # help texts and metavars sit on their own lines, out of mutation testing (messages, not behaviour)
+    p = subparsers.add_parser("evaluate",
+                              help="score prediction files with the official-equivalent metrics",  # pragma: no mutate
+                              )
     sub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
 
     def common(sp):
-        sp.add_argument("--json", action="store_true", help="print one JSON object")
-        sp.add_argument("--workers", type=int, default=None, help="decode/evaluation worker processes (default: CPUs)")
+        sp.add_argument("--json", action="store_true",
+                        help="print one JSON object",  # pragma: no mutate
+                        )
+        sp.add_argument("--workers", type=int, default=None,
+                        help="decode/evaluation worker processes (default: CPUs)",  # pragma: no mutate
+                        )
 
-    c = sub.add_parser("culane", help="F1 as the SCNN C++ evaluator (TP/FP/FN summed over images)")
-    c.add_argument("--gt-root", type=Path, help="CULane root holding the GT .lines.txt files")
-    c.add_argument("--pred-root", type=Path, help="root of predicted .lines.txt files (missing file = no lanes)")
-    c.add_argument("--list", type=Path, help="image list (e.g. list/test.txt)")
-    c.add_argument("--splits", type=Path, help="folder of split lists (list/test_split): also report per split")
-    c.add_argument("--width", type=int, default=30, help="lane width in pixels (default 30)")
-    c.add_argument("--iou", type=float, default=0.5, help="IoU threshold, TP iff IoU > this (default 0.5)")
+    c = sub.add_parser("culane",
+                       help="F1 as the SCNN C++ evaluator (TP/FP/FN summed over images)",  # pragma: no mutate
+                       )
+    c.add_argument("--gt-root", type=Path,
+                   help="CULane root holding the GT .lines.txt files",  # pragma: no mutate
+                   )
+    c.add_argument("--pred-root", type=Path,
+                   help="root of predicted .lines.txt files (missing file = no lanes)",  # pragma: no mutate
+                   )
+    c.add_argument("--list", type=Path,
+                   help="image list (e.g. list/test.txt)",  # pragma: no mutate
+                   )
+    c.add_argument("--splits", type=Path,
+                   help="folder of split lists (list/test_split): also report per split",  # pragma: no mutate
+                   )
+    c.add_argument("--width", type=int, default=30,
+                   help="lane width in pixels (default 30)",  # pragma: no mutate
+                   )
+    c.add_argument("--iou", type=float, default=0.5,
+                   help="IoU threshold, TP iff IoU > this (default 0.5)",  # pragma: no mutate
+                   )
     c.add_argument("--im-width", type=int, default=1640)
     c.add_argument("--im-height", type=int, default=590)
-    c.add_argument("--write-official", type=Path, metavar="FILE",
-                   help="also write the C++ evaluator's output file (and per-split files with --splits)")
-    c.add_argument("--read-official", dest="official_output", type=Path, metavar="FILE",
-                   help="parse an output file of the official C++ evaluator instead of evaluating")
+    c.add_argument("--write-official", type=Path,
+                   metavar="FILE",  # pragma: no mutate
+                   help="also write the C++ evaluator's output file "  # pragma: no mutate
+                        "(and per-split files with --splits)",  # pragma: no mutate
+                   )
+    c.add_argument("--read-official", dest="official_output", type=Path,
+                   metavar="FILE",  # pragma: no mutate
+                   help="parse an output file of the official C++ evaluator instead of evaluating",  # pragma: no mutate
+                   )
     common(c)
     c.set_defaults(func=_culane)
 
-    a = sub.add_parser("apolloscape", help="mIoU as dataset-api evalPixelLevelSemanticLabeling")
+    a = sub.add_parser("apolloscape",
+                       help="mIoU as dataset-api evalPixelLevelSemanticLabeling",  # pragma: no mutate
+                       )
     a.add_argument("--gt-root", type=Path, required=True)
     a.add_argument("--pred-root", type=Path, required=True)
-    a.add_argument("--gt-list", type=Path, required=True, help="GT paths relative to --gt-root, one per line")
-    a.add_argument("--pred-list", type=Path, required=True, help="prediction paths relative to --pred-root")
-    a.add_argument("--exclude-void", action="store_true", help="average the 17 marking classes (void left out)")
+    a.add_argument("--gt-list", type=Path, required=True,
+                   help="GT paths relative to --gt-root, one per line",  # pragma: no mutate
+                   )
+    a.add_argument("--pred-list", type=Path, required=True,
+                   help="prediction paths relative to --pred-root",  # pragma: no mutate
+                   )
+    a.add_argument("--exclude-void", action="store_true",
+                   help="average the 17 marking classes (void left out)",  # pragma: no mutate
+                   )
     common(a)
     a.set_defaults(func=_apolloscape)
 
-    s = sub.add_parser("cityscapes", help="mIoU as cityscapesScripts evalPixelLevelSemanticLabeling (19 classes)")
-    s.add_argument("--gt-root", type=Path, required=True, help="searched for *_gtFine_labelIds.png")
-    s.add_argument("--pred-root", type=Path, required=True, help="searched for {city}_{seq}_{frame}*.png")
+    s = sub.add_parser("cityscapes",
+                       help="mIoU as cityscapesScripts evalPixelLevelSemanticLabeling "  # pragma: no mutate
+                            "(19 classes)",  # pragma: no mutate
+                       )
+    s.add_argument("--gt-root", type=Path, required=True,
+                   help="searched for *_gtFine_labelIds.png",  # pragma: no mutate
+                   )
+    s.add_argument("--pred-root", type=Path, required=True,
+                   help="searched for {city}_{seq}_{frame}*.png",  # pragma: no mutate
+                   )
     common(s)
     s.set_defaults(func=_cityscapes)
 
-    m = sub.add_parser("llamas", help="mAP over l1, l0, r0, r1 as unsupervised_llamas evaluate_segmentation")
-    m.add_argument("--label-root", type=Path, required=True, help="folder of label JSONs (<rec>/<ts>.json)")
-    m.add_argument("--pred-root", type=Path, required=True, help="folder of <rec>/<ts>.json_<c>.png, c = 0..4")
+    m = sub.add_parser("llamas",
+                       help="mAP over l1, l0, r0, r1 as unsupervised_llamas evaluate_segmentation",  # pragma: no mutate
+                       )
+    m.add_argument("--label-root", type=Path, required=True,
+                   help="folder of label JSONs (<rec>/<ts>.json)",  # pragma: no mutate
+                   )
+    m.add_argument("--pred-root", type=Path, required=True,
+                   help="folder of <rec>/<ts>.json_<c>.png, c = 0..4",  # pragma: no mutate
+                   )
     common(m)
     m.set_defaults(func=_llamas)

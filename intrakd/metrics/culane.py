@@ -15,6 +15,8 @@ F1 is 0 (not -1/NaN) when TP = 0.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -203,12 +205,43 @@ def image_counts(gt_lanes, pred_lanes, width: int = 30, iou: float = 0.5,
         # The positive IoUs lie in distinct rows and columns: every maximum-sum assignment (the tool's
         # Kuhn-Munkres, scipy's) contains all of them and only zeros besides, so TP is the count above threshold.
         tp = int(np.count_nonzero(m > iou))
-    else:  # overlapping candidates: solve the assignment (scipy.optimize loads on first need, ~0.3 s)
-        from scipy.optimize import linear_sum_assignment
+    else:  # overlapping candidates: enumerate small cases, else solve (scipy.optimize loads then, ~0.3 s)
+        tp = enumerated_tp(m, iou)
+        if tp is None:
+            from scipy.optimize import linear_sum_assignment
 
-        rows, cols = linear_sum_assignment(m, maximize=True)
-        tp = int(np.count_nonzero(m[rows, cols] > iou))
+            rows, cols = linear_sum_assignment(m, maximize=True)
+            tp = int(np.count_nonzero(m[rows, cols] > iou))
     return tp, npred - tp, ng - tp
+
+
+MAX_ENUMERATED = 5040  # injective row -> column maps enumerated at most (7 x 7); larger matrices go to the solver
+_NEAR_MAX = 1e-9  # sums this close to the maximum count as ties: far above rounding (sums of <= 7 IoUs <= 1)
+
+
+@functools.lru_cache(maxsize=None)
+def _injections(rows: int, cols: int) -> np.ndarray:
+    """Every injective map of ``rows`` rows into ``cols`` columns, one per row of a (maps, rows) array."""
+    return np.array(list(itertools.permutations(range(cols), rows)), dtype=np.intp).reshape(-1, rows)
+
+
+def enumerated_tp(m: np.ndarray, iou: float) -> int | None:
+    """TP (matched entries > ``iou``) of a maximum-sum assignment on ``m``, by enumerating all assignments.
+
+    An exact solver (the tool's Kuhn-Munkres, scipy's) may return any assignment whose sum is maximal up to
+    rounding, so the answer is given only when every assignment within ``_NEAR_MAX`` of the maximum has the same
+    TP; None when they differ or when there are more than ``MAX_ENUMERATED`` assignments (then solve instead).
+    """
+    m = m if m.shape[0] <= m.shape[1] else m.T  # rows into columns, the smaller side as rows
+    rows, cols = m.shape
+    if rows == 0:
+        return 0
+    if math.perm(cols, rows) > MAX_ENUMERATED:
+        return None
+    picked = m[np.arange(rows), _injections(rows, cols)]  # (maps, rows)
+    sums = picked.sum(axis=1)
+    tps = np.count_nonzero(picked[sums >= sums.max() - _NEAR_MAX] > iou, axis=1)
+    return int(tps[0]) if (tps == tps[0]).all() else None
 
 
 # ------------------------------------------------------------------------------------------ scores
