@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from intrakd.grid import TEACHER  # a teacher run's method name: its row comes first
 from intrakd.registry import Registry
-
-#: The method name of a teacher run's row (a run with ``role: teacher``): first under every dataset.
-TEACHER = "teacher"
 
 
 @dataclass(frozen=True)
