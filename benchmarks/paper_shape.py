@@ -125,14 +125,15 @@ class Bench:
         from intrakd.data.synth import generate, split_counts
 
         root = self.out / "data" / dataset
-        need = max(self.batch(j) for j in self.all if j["dataset"] == dataset)
+        # the preset's largest batch (or a larger override): one tree serves every run, overridden or not
+        need = max(max(j["params"]["batch_size"], self.args.batch_size or 0) for j in self.all if j["dataset"] == dataset)
         num = next(n for n in range(3, 1000) if split_counts(n)[0] >= need and split_counts(n)[1] >= EVAL_IMAGES)
         stamp = root / ".paper_shape.json"
         size = list(get_spec(dataset).genuine_size)
         want = {"num": num, "size": size}
         if not (stamp.is_file() and json.loads(stamp.read_text()) == want):
             t0 = time.perf_counter()
-            generate(dataset, root, num=num, seed=0, size=tuple(size))
+            generate(dataset, root, num=num, seed=0, size=tuple(size), overwrite=root.exists())  # our own tree
             stamp.write_text(json.dumps(want))
             print(f"rendered {num} synthetic {dataset} scenes at {size[0]}x{size[1]} in "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
