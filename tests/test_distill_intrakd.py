@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from intrakd.distill import build_method
-from intrakd.distill.intrakd import affinity_graph, aoi_maps, box_filter, graph_loss, moment_pool, one_hot
+from intrakd.distill.intrakd import (affinity_graph, aoi_maps, box_filter, class_fractions, graph_loss, moment_pool,
+                                    one_hot)
 from intrakd.distill.toy import ToySegModel
 
 torch.set_num_threads(1)
@@ -206,21 +207,44 @@ def test_moment_forms_match_loop_form(second, third):
     assert torch.all(mom[:, :, 4] == 0)  # absent classes stay exactly zero in every form
 
 
-def test_float64_default_survives_a_constant_region_where_float32_cancels():
-    # channel 0 is constant (7) on class 0 and large elsewhere: the true variance and skewness there are 0,
-    # but E[F^3] - 3 mu E[F^2] + 2 mu^3 cancels; divided by (var + eps)^1.5 = 1e-9, float32's rounding explodes
+def _near_constant_case(spread):
+    """Channel 0 is 7 + spread * ramp^3 on class 0 and 100..400 on class 1 (channel 1 a plain ramp): class 0's central
+    moments of channel 0 are tiny next to mu^2, mu^3 (mu = 7 less the channel's mean, about -121), so the algebraic
+    forms cancel."""
     label = torch.tensor([[0] * 8 + [1] * 8] * 4)[None]
     feat = torch.full((1, 2, 4, 16), 7.0)
+    feat[0, 0, :, :8] += spread * torch.linspace(0, 1, 32).view(4, 8) ** 3
     feat[0, 0, :, 8:] = torch.linspace(100, 400, 32).view(4, 8)
     feat[0, 1] = torch.linspace(-1, 1, 64).view(4, 16)
     aoi = aoi_maps(label, 2, (4, 16), kernel=1)
-    ref = _loop_moments(feat, aoi, "mass")
-    assert ref[0, 2, 0, 0] == 0
+    return feat, aoi, _loop_moments(feat, aoi, "mass")
+
+
+def test_a_constant_region_has_zero_central_moments_in_either_precision():
+    # the true variance and skewness are 0; the algebraic form's residues (~1e-12 x mu^3 divided by
+    # (0 + eps)^1.5 = 1e-9) gave a skewness of order 1 in float32 before residues within round-off were zeroed
+    feat, aoi, ref = _near_constant_case(0.0)
+    assert ref[0, 1, 0, 0] == 0 and ref[0, 2, 0, 0] == 0
+    for precision in ("float64", "float32"):
+        mom = moment_pool(feat, aoi, precision=precision)[0].double().numpy()
+        assert mom[0, 1, 0, 0] == 0 and mom[0, 2, 0, 0] == 0
+        np.testing.assert_allclose(mom[0, :, 1], ref[0, :, 1], rtol=1e-6, atol=1e-6)  # the other class is exact
+
+
+def test_float64_resolves_a_small_spread_that_float32_reports_as_unresolved():
+    # spread 0.1: variance 8.8e-4 next to mu^2 ~ 1.5e4 (relative 6e-8): float64 matches the loop form (skewness
+    # 1.0721 by the loop); float32's round-off (~1e-7 x sqrt(P)) covers it, so it reports 0 rather than noise
+    feat, aoi, ref = _near_constant_case(0.1)
     f64 = moment_pool(feat, aoi)[0].double().numpy()
-    assert abs(f64[0, 2, 0, 0]) < 0.05 and abs(f64[0, 1, 0, 0]) < 1e-9
-    np.testing.assert_allclose(f64[0, :, 1], ref[0, :, 1], rtol=1e-6, atol=1e-6)  # float32 output
+    np.testing.assert_allclose(f64[0, 1:, 0, 0], ref[0, 1:, 0, 0], rtol=1e-4)
+    assert ref[0, 2, 0, 0] == pytest.approx(1.0721, abs=1e-4)
     f32 = moment_pool(feat, aoi, precision="float32")[0].double().numpy()
-    assert abs(f32[0, 2, 0, 0]) > 1.0  # why float64 is the default
+    assert f32[0, 1, 0, 0] == 0 and f32[0, 2, 0, 0] == 0
+    # spread 1e-4: the third moment (2.8e-5 x var^1.5 ~ 7e-19) is below float64's round-off of mu^3 terms (~1e-9):
+    # unresolved, so 0 (the algebraic form left ~0.93 here); the variance (8.8e-10) is still resolved
+    feat, aoi, ref = _near_constant_case(1e-4)
+    f64 = moment_pool(feat, aoi)[0].double().numpy()
+    assert f64[0, 2, 0, 0] == 0 and f64[0, 1, 0, 0] == pytest.approx(ref[0, 1, 0, 0], rel=1e-2)
 
 
 def test_moments_and_graph_stay_full_precision_under_autocast():
@@ -381,6 +405,33 @@ def _cv2_aoi(label: np.ndarray, n: int, size, kernel: int, kernel_unit: str, dow
     return out
 
 
+def test_class_fractions_by_hand():
+    # a 4 x 4 label into 2 x 2 cells of 2 x 2 pixels: the fraction of each cell's pixels in each class;
+    # 255 and 3 (= n) belong to no class
+    label = torch.tensor([[[0, 0, 1, 2], [0, 255, 1, 1], [3, 3, 2, 2], [0, 1, 2, 2]]])
+    expected = torch.tensor([[[0.75, 0.0], [0.25, 0.0]], [[0.0, 0.75], [0.25, 0.0]], [[0.0, 0.25], [0.0, 1.0]]])
+    assert torch.equal(class_fractions(label, 3, (2, 2)), expected[None])
+
+
+@pytest.mark.parametrize("shape,size", [((2, 64, 96), (16, 24)), ((3, 248, 744), (31, 93)), ((2, 128, 416), (32, 104)),
+                                        ((2, 60, 90), (10, 15)), ((2, 61, 90), (10, 15)), ((1, 40, 40), (40, 40))])
+def test_class_fractions_equal_area_pooling_of_the_one_hot(shape, size):
+    """The counted path equals adaptive average pooling of the full one-hot: bit for bit at power-of-two cell
+    areas (strides 4 and 8 of the distilled taps), within one float32 rounding at other divisible strides (6 x 6),
+    and by the pooling itself where the grid does not divide the label (61 rows into 10)."""
+    from intrakd.distill._ops import downsample_mass
+
+    label = torch.randint(0, 7, shape, generator=torch.Generator().manual_seed(sum(shape)))
+    label[label == 6] = 255
+    ref = downsample_mass(one_hot(label, 5), size)
+    got = class_fractions(label, 5, size)
+    area = (shape[1] // size[0]) * (shape[2] // size[1])
+    if shape[1] % size[0] == 0 and shape[2] % size[1] == 0 and area & (area - 1):
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), rtol=2e-7, atol=0)
+    else:
+        assert torch.equal(got, ref)
+
+
 @pytest.mark.parametrize("pad", ["reflect", "zeros", "valid"])
 @pytest.mark.parametrize("downsample", ["area", "nearest", "bilinear"])
 @pytest.mark.parametrize("kernel_unit", ["feature", "label"])
@@ -450,11 +501,11 @@ def test_moment_pool_centres_each_channel_against_cancellation():
     np.testing.assert_allclose(mom.numpy(), _loop_moments(feat, aoi, "mass"), rtol=1e-9, atol=1e-9)
 
 
-def _torch_two_pass(feat, aoi, eps=1e-6):
+def _torch_two_pass(feat, aoi, eps=1e-6, normaliser="mass"):
     """Mean, variance and skewness per class and channel by the two-pass form, autograd through plain ops."""
     f = feat.double().flatten(2)[:, None]  # B x 1 x c x P
     m = aoi.double().flatten(2)[:, :, None]  # B x n x 1 x P
-    z = m.sum(-1)
+    z = m.sum(-1) if normaliser == "mass" else float(f.shape[-1])
     mu = (m * f).sum(-1) / z
     d = f - mu[..., None]
     var = (m * d**2).sum(-1) / z
@@ -462,16 +513,21 @@ def _torch_two_pass(feat, aoi, eps=1e-6):
     return torch.stack([mu, var, third / (var + eps) ** 1.5], 1)
 
 
-def test_moment_pool_gradient_matches_the_two_pass_form():
+@pytest.mark.parametrize("normaliser", ["mass", "constant"])
+@pytest.mark.parametrize("moments", [(1, 2, 3), (1,), (1, 2), (3,), (2, 3)])
+def test_moment_pool_gradient_matches_the_two_pass_form(moments, normaliser):
+    """moment_pool's closed-form backward (_RawMoments) against autograd through the two-pass form, for every
+    highest order it builds (1, 2, 3) and for orders whose lower moments only enter through the algebra."""
     feat, aoi = _random_case(6)
     aoi = aoi[:, :3]  # classes present in both images
     weights = torch.randn(2, 3, 3, 5, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    pick = [k - 1 for k in moments]
     grads = []
-    for fn in (moment_pool, _torch_two_pass):
+    for fn in (lambda x, a: moment_pool(x, a, moments, normaliser)[0],
+               lambda x, a: _torch_two_pass(x, a, normaliser=normaliser)[:, pick]):
         for dtype in (torch.float32, torch.float64):
             x = feat.to(dtype).detach().clone().requires_grad_(True)
-            out = fn(x, aoi)
-            ((out[0] if isinstance(out, tuple) else out).double() * weights).sum().backward()
+            (fn(x, aoi).double() * weights[:, pick]).sum().backward()
             grads.append(x.grad.double())
     np.testing.assert_allclose(grads[0].numpy(), grads[2].numpy(), rtol=1e-4, atol=1e-4)  # float32 input
     np.testing.assert_allclose(grads[1].numpy(), grads[3].numpy(), rtol=1e-8, atol=1e-8)  # float64 input
@@ -613,17 +669,16 @@ def test_intra_loss_equals_the_loop_form_and_each_option_changes_it(opts):
 
 
 def test_float32_precision_option_reaches_the_moments():
-    # the constant-region case where float32's algebraic central moments cancel (see the test above)
+    # the small-spread case that float64 resolves and float32 reports as unresolved (zero moments; tests above)
+    feat, _, _ = _near_constant_case(0.1)
+    fs = feat.double()
+    ft = torch.randn(fs.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     label = torch.tensor([[0] * 8 + [1] * 8] * 4)[None]
-    fs = torch.full((1, 2, 4, 16), 7.0, dtype=torch.float64)
-    fs[0, 0, :, 8:] = torch.linspace(100, 400, 32, dtype=torch.float64).view(4, 8)
-    fs[0, 1] = torch.linspace(-1, 1, 64, dtype=torch.float64).view(4, 16)
-    ft = fs.flip(-1)
     losses = {p: build_method("intra", ToySegModel(2, width=2), ToySegModel(2, width=2), 2, kernel=1, precision=p)
               .intra_loss(fs, ft, label).item() for p in ("float64", "float32")}
     aoi = aoi_maps(label, 2, (4, 16), kernel=1)
-    assert losses["float64"] == pytest.approx(_loop_intra(fs, ft, aoi, aoi), rel=1e-9)
-    assert abs(losses["float32"] - losses["float64"]) > 1e-5  # float32's cancellation noise (~1.5e-4 here)
+    assert losses["float64"] == pytest.approx(_loop_intra(fs, ft, aoi, aoi), rel=1e-6)
+    assert abs(losses["float32"] - losses["float64"]) > 1e-3
 
 
 def test_a_class_counts_only_where_both_sides_pass_the_presence_threshold():
@@ -686,12 +741,12 @@ def test_intrakd_forward_weights_and_sums_each_term_over_the_taps():
 
 
 @pytest.mark.parametrize("opts,full_size_calls,aoi_calls", [
-    ({}, 1, 2), ({"kernel_unit": "label"}, 1, 2), ({"kernel_unit": "label", "downsample": "bilinear"}, 1, 2),
-    ({"downsample": "nearest"}, 0, 2), ({"teacher_taps": ("high", "mid")}, 1, 4)])
+    ({}, 0, 2), ({"kernel_unit": "label"}, 1, 2), ({"kernel_unit": "label", "downsample": "bilinear"}, 1, 2),
+    ({"downsample": "bilinear"}, 1, 2), ({"downsample": "nearest"}, 0, 2), ({"teacher_taps": ("high", "mid")}, 0, 4)])
 def test_the_full_resolution_one_hot_is_built_once_per_batch_and_only_when_needed(monkeypatch, opts, full_size_calls,
                                                                                   aoi_calls):
-    """One one-hot of the label per batch for every tap (none when the AOIs come from a resized label), one AOI
-    set per tap when student and teacher maps have the same size (two when they differ)."""
+    """One one-hot of the label per batch for every tap (none when the AOIs come from a resized label or from class
+    fractions counted at the feature size: the default, area at feature resolution), one AOI set per tap when student and teacher maps have the same size (two when they differ)."""
     import intrakd.distill.intrakd as module
 
     shapes, aois = [], []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -41,6 +42,44 @@ def test_kd_valid_only_mask():
     mask = torch.tensor([[[True, False], [False, False]]])
     kl = F.kl_div(F.log_softmax(zs, 1), F.log_softmax(zt, 1), reduction="none", log_target=True).sum(1)
     assert pixel_kl(zs, zt, 1.0, mask).item() == pytest.approx(kl[0, 0, 0].item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0])
+def test_kd_gradient_matches_autograd_through_torchdistill(temperature):
+    """pixel_kl's closed-form backward, T (p_s - p_t) / pixels, against autograd through torchdistill's KDLoss
+    (scaled by the same pinned factor), float64; the teacher logits get no gradient."""
+    g = torch.Generator().manual_seed(3)
+    zs = torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64) * 3
+    zt = torch.randn(2, 5, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    oracle = mid_level.KDLoss("s", "output", "t", "output", temperature=temperature, alpha=0.0)
+    a, b = zs.clone().requires_grad_(True), zs.clone().requires_grad_(True)
+    (oracle(_io(s=a), _io(t=zt.detach())) * temperature**2 / (6 * 7)).backward()
+    pixel_kl(b, zt, temperature).backward()
+    np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert zt.grad is None
+
+
+def test_kd_gradient_with_a_mask_and_under_autocast():
+    # masked: only the counted pixels get a gradient, each 1 / (counted pixels) of d KL / d z_s (F.kl_div by autograd)
+    g = torch.Generator().manual_seed(4)
+    zs, zt = torch.randn(2, 4, 3, 5, generator=g, dtype=torch.float64), torch.randn(2, 4, 3, 5, generator=g, dtype=torch.float64)
+    mask = torch.rand(2, 3, 5, generator=g) > 0.5
+    a, b = zs.clone().requires_grad_(True), zs.clone().requires_grad_(True)
+    kl = F.kl_div(F.log_softmax(a / 2, 1), F.log_softmax(zt / 2, 1), reduction="none", log_target=True).sum(1)
+    ((kl * mask).sum() / mask.sum() * 4).backward()
+    pixel_kl(b, zt, 2.0, mask).backward()
+    np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-10, atol=1e-14)
+    assert torch.all(b.grad[~mask[:, None].expand_as(b.grad)] == 0)
+    # bf16 logits under CPU autocast: the loss in float32, the gradient back in bf16, equal to the float32 one's
+    s16 = zs.to(torch.bfloat16).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = pixel_kl(s16, zt.float())
+    loss.backward()
+    s32 = s16.detach().float().requires_grad_(True)
+    ref = pixel_kl(s32, zt.float())
+    ref.backward()
+    assert loss.dtype == torch.float32 and loss.item() == ref.item()
+    assert s16.grad.dtype == torch.bfloat16 and torch.equal(s16.grad, s32.grad.to(torch.bfloat16))
 
 
 @pytest.mark.parametrize("mode", ["code", "paper"])

@@ -198,13 +198,10 @@ def _intra_direct(fs, ft, label, moments=(1, 2, 3), kernel=5, unit="feature", do
     return total / fs.shape[0]
 
 
-@pytest.mark.xfail(strict=True, reason="known bug, reported (issue 17): moment_pool's algebraic third central moment "
-                   "E3 - 3 mu E2 + (3 - m0) mu^3 cancels to round-off of order shift^3 x 1e-16 when a channel is constant "
-                   "over a class region, and the skewness divides it by (0 + eps)^1.5 = 1e-9; not fixed here because "
-                   "a fix changes the default preset's training numerics")
 def test_skewness_of_a_channel_constant_over_a_region_is_zero():
     """A channel that is 0 over class 0's half and ~340 over class 1's: class 0's variance and skewness of that channel
-    are 0 by definition (the two-pass form gives 0); the code's float64 algebraic form gives a skewness of about 7."""
+    are 0 by definition (the two-pass form gives 0); the float64 algebraic form left a skewness of about 7 before its
+    round-off residues were zeroed (issue 17's report)."""
     from intrakd.distill.intrakd import moment_pool
 
     feat = torch.zeros(1, 1, 8, 8)

@@ -71,26 +71,56 @@ def resize_label(label: torch.Tensor, size) -> torch.Tensor:
     return resize(label[:, None].float(), size, mode="nearest")[:, 0].long()
 
 
+class _PixelKL(torch.autograd.Function):
+    """T^2 x masked mean over pixels of KL(p_t || p_s) with p = softmax(z / T) over dim 1, in float32.
+
+    Fused because the KL's gradient has a closed form, d/dz_s = T (p_s - p_t) x (pixel weight): autograd would
+    keep and walk back through the product, the channel sum and the log-softmax (its backward alone re-reads
+    two full-resolution maps); here the backward is one pass over the saved log p_s and p_t. The teacher side
+    is a target, never differentiated. Float32 (float64 when either side is float64)."""
+
+    @staticmethod
+    def forward(ctx, s_logits, t_logits, temperature, mask):
+        dtype = torch.float64 if torch.float64 in (s_logits.dtype, t_logits.dtype) else torch.float32
+        s, t = s_logits.to(dtype), t_logits.to(dtype)
+        if temperature != 1:
+            s, t = s / temperature, t / temperature
+        log_pt = F.log_softmax(t, dim=1)
+        pt = log_pt.exp()
+        log_ps = F.log_softmax(s, dim=1)
+        kl = (pt * (log_pt - log_ps)).sum(1)  # B x H x W
+        if mask is None:
+            weight = None
+            loss = kl.mean()
+        else:
+            mask = mask.to(kl.dtype)
+            weight = mask / mask.sum().clamp_min(1.0)
+            loss = (kl * weight).sum()
+        ctx.save_for_backward(log_ps, pt, weight)
+        ctx.scale = float(temperature)
+        ctx.s_dtype = s_logits.dtype
+        return loss * temperature**2
+
+    @staticmethod
+    def backward(ctx, grad):
+        log_ps, pt, weight = ctx.saved_tensors
+        g = log_ps.exp().sub_(pt)  # p_s - p_t
+        if weight is None:
+            g.mul_(grad * ctx.scale / (g.numel() // g.shape[1]))
+        else:
+            g.mul_(weight[:, None] * (grad * ctx.scale))
+        return g.to(ctx.s_dtype), None, None, None
+
+
 def pixel_kl(s_logits: torch.Tensor, t_logits: torch.Tensor, temperature: float = 1.0,
              mask: torch.Tensor | None = None) -> torch.Tensor:
-    """T^2 x mean over pixels (``mask`` True = counted) of KL(softmax(t/T) || softmax(s/T)).
-
-    The teacher side (the target distribution and its negative entropy) is computed without autograd: the
-    teacher logits are a target here, detached whatever the caller passes.
-    """
-    with torch.no_grad():
-        t_logits = resize(t_logits.detach(), s_logits.shape[-2:])
-        log_pt = F.log_softmax(t_logits if temperature == 1 else t_logits / temperature, dim=1)
-        pt = log_pt.exp()
-        neg_entropy = (pt * log_pt).sum(1)  # B x H x W
-    log_ps = F.log_softmax(s_logits if temperature == 1 else s_logits / temperature, dim=1)
-    kl = neg_entropy - (pt * log_ps).sum(1)  # B x H x W
-    if mask is None:
-        per_pixel = kl.mean()
-    else:
-        mask = mask.to(kl.dtype)
-        per_pixel = (kl * mask).sum() / mask.sum().clamp_min(1.0)
-    return per_pixel * temperature**2
+    """T^2 x mean over pixels (``mask`` True = counted) of KL(softmax(t/T) || softmax(s/T)), differentiable in the
+    student logits only: the teacher logits (bilinearly resized to the student's size when they differ) are a
+    target here, detached whatever the caller passes. Float32 inside (float64 for float64 logits), also under
+    autocast."""
+    t_logits = resize(t_logits.detach(), s_logits.shape[-2:])
+    with torch.autocast(s_logits.device.type, enabled=False):
+        return _PixelKL.apply(s_logits, t_logits, temperature, mask)
 
 
 def valid_mask(label: torch.Tensor, num_classes: int) -> torch.Tensor:

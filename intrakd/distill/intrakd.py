@@ -33,7 +33,8 @@ classes contribute nothing) | "all" (sum over present pairs / n^2: the official 
 zero in both graphs); ``presence_tau`` 1e-3 (AOI mass, in feature pixels, below which a class is absent);
 ``precision`` "float64": the raw moments in double precision, because the algebraic central moments
 (E[F^3] - 3 mu E[F^2] + 2 mu^3) cancel catastrophically in float32 when a class region is nearly constant
-and the skewness divides by sigma^3 (float32 is ~1e-3 off the two-pass loop form; float64 ~1e-12).
+and the skewness divides by sigma^3 (float32 is ~1e-3 off the two-pass loop form; float64 ~1e-12); moments within
+the round-off of that cancellation are reported as zero rather than as noise, in either precision.
 """
 
 from __future__ import annotations
@@ -51,10 +52,36 @@ DOWNSAMPLES = ("area", "nearest", "bilinear")
 PADS = ("reflect", "zeros", "valid")
 
 
+def _class_index(label: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Labels with every ignore value (>= n, e.g. 255) folded into one extra class n."""
+    return torch.where(label < num_classes, label, torch.full_like(label, num_classes))
+
+
 def one_hot(label: torch.Tensor, num_classes: int) -> torch.Tensor:
     """B x H x W labels -> B x n x H x W float one-hot; ignore (>= n, e.g. 255) rows are all zero."""
-    lab = torch.where(label < num_classes, label, torch.full_like(label, num_classes))
-    return F.one_hot(lab, num_classes + 1)[..., :num_classes].permute(0, 3, 1, 2).float()
+    b, h, w = label.shape
+    out = torch.zeros(b, num_classes + 1, h, w, device=label.device)
+    # scattered straight into channel-first float32: no int64 one-hot and no permuted copy
+    return out.scatter_(1, _class_index(label, num_classes)[:, None], 1.0)[:, :num_classes]
+
+
+def class_fractions(label: torch.Tensor, num_classes: int, size) -> torch.Tensor:
+    """Per cell of a ``size`` grid, the fraction of its label pixels in each class: B x n x h x w, equal to
+    ``downsample_mass(one_hot(label, n), size)`` but counted with one ``bincount`` instead of building the
+    full-resolution one-hot. Where the grid divides the label the counts are exact integers: bit for bit the
+    pooling's result when the cell area is a power of two (strides 4 and 8), within one rounding otherwise. Where
+    it does not divide, adaptive pooling's windows overlap and the one-hot path is taken."""
+    b, hl, wl = label.shape
+    h, w = (int(s) for s in size)
+    if hl % h or wl % w:
+        return downsample_mass(one_hot(label, num_classes), (h, w))
+    sy, sx = hl // h, wl // w
+    dev = label.device
+    cell = (torch.arange(hl, device=dev) // sy)[:, None] * w + torch.arange(wl, device=dev)[None] // sx  # H x W
+    code = (torch.arange(b, device=dev)[:, None, None] * (h * w) + cell) * (num_classes + 1)
+    counts = torch.bincount((code + _class_index(label, num_classes)).flatten(), minlength=b * h * w * (num_classes + 1))
+    counts = counts.view(b, h, w, num_classes + 1)[..., :num_classes].permute(0, 3, 1, 2)
+    return counts.float() / (sy * sx)
 
 
 def box_filter(x: torch.Tensor, kernel: int, pad: str = "reflect") -> torch.Tensor:
@@ -98,11 +125,42 @@ def aoi_maps(label: torch.Tensor, num_classes: int, size, kernel: int = 5, kerne
         raise ValueError(f"AOI downsample must be one of {DOWNSAMPLES}, got {downsample!r}")
     if downsample == "nearest" and kernel_unit == "feature":
         return box_filter(one_hot(resize_label(label, size), num_classes), kernel, pad)
+    if kernel_unit == "feature" and downsample == "area":
+        return box_filter(class_fractions(label, num_classes, size), kernel, pad)
     full = one_hot(label, num_classes) if onehot is None else onehot
     if kernel_unit == "label":
         full = box_filter(full, kernel, pad)
     small = downsample_mass(full, size) if downsample == "area" else resize(full, size, downsample)
     return small if kernel_unit == "label" else box_filter(small, kernel, pad)
+
+
+class _RawMoments(torch.autograd.Function):
+    """E_k = M (F^k)^T / Z for k = 1..order (M: B x n x P weights, F: B x c x P features, Z: B x n x 1 or a scalar):
+    one batched GEMM per order on transposed views, and the gradient in closed form, dL/dF = sum_k k F^(k-1) G_k with
+    G_k = (dL/dE_k / Z)^T M, all orders in one GEMM and summed by Horner's rule: autograd would keep F^2 and F^3 and
+    walk back through each power and each GEMM apart (four times the forward's cost at the 1/4 tap)."""
+
+    @staticmethod
+    def forward(ctx, f, m, z, order):
+        power, e = f, []
+        for k in range(order):
+            if k:  # F^2 is a fresh buffer, F^3 is made in it
+                power = power * f if k == 1 else power.mul_(f)
+            e.append(torch.bmm(m, power.transpose(1, 2)) / z)  # B x n x c
+        ctx.save_for_backward(f, m, z)
+        ctx.order = order
+        return tuple(e)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        f, m, z = ctx.saved_tensors
+        (b, c, p), order = f.shape, ctx.order
+        g = torch.cat([gk / z for gk in grads], 2)  # B x n x order c (unused outputs' grads come as zeros)
+        per_order = torch.bmm(g.transpose(1, 2), m).view(b, order, c, p)  # G_k, B x order x c x P
+        grad = per_order[:, order - 1] * order
+        for k in range(order - 1, 0, -1):
+            grad = grad.mul_(f).add_(per_order[:, k - 1], alpha=k)
+        return grad, None, None, None
 
 
 def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normaliser: str = "mass",
@@ -115,7 +173,9 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
     follow exactly for either normaliser: mean mu = E_1; var = E_2 - (2 - m0) mu^2;
     third = E_3 - 3 mu E_2 + (3 - m0) mu^3. Order 2 is ``second`` = "variance" | "std" (sqrt(var + eps));
     order 3 is ``third`` = "skewness" (third / (var + eps)^1.5) | "central" (third itself).
-    Absent classes (zero mass) give exactly zero vectors. Autocast is off inside (the cancellation in the
+    Absent classes (zero mass) give exactly zero vectors; a variance or third moment within the round-off of its
+    algebraic form is zero (a channel constant over a class region has zero variance and skewness; see the body).
+    The gradient is in closed form (:class:`_RawMoments`). Autocast is off inside (the cancellation in the
     algebraic central moments needs full precision; ``precision`` "float64" by default). The options are trusted:
     :class:`IntraKD` checks them once, when the method is built.
     """
@@ -125,9 +185,9 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
     dtype = torch.float64 if precision == "float64" else torch.float32
     with torch.autocast(feat.device.type, enabled=False):
         f = feat.flatten(2).to(dtype)  # B x c x P
-        # without autograd (the teacher side) the feature-sized temporaries are updated in place when they are
-        # our own copies: fewer freshly allocated (and page-faulted) feature-sized float64 buffers
-        inplace = not (torch.is_grad_enabled() and f.requires_grad) and f.data_ptr() != feat.data_ptr()
+        # the shift is subtracted in place when the cast made a copy (autograd's cast backward keeps no output):
+        # one fewer freshly allocated (and page-faulted) feature-sized float64 buffer
+        inplace = f.data_ptr() != feat.data_ptr()
         m = aoi.flatten(2).to(dtype)  # B x n x P
         mass = m.sum(-1, keepdim=True)  # B x n x 1
         shift = None
@@ -140,21 +200,26 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
             z = mass.new_full((), float(f.shape[-1]))
         m0 = mass / z
         order = max(moments)
-        # E_k = M (F^k)^T / Z: one batched GEMM per order on transposed views (no concatenated copy)
-        power = f
-        e = []
-        for k in range(order):
-            if k:
-                power = power.mul_(f) if inplace and k > 1 else power * f
-            e.append(torch.bmm(m, power.transpose(1, 2)) / z)  # B x n x c
+        e = _RawMoments.apply(f, m, z, order)
         mu = e[0]
         out = {1: mu if shift is None else (mu + shift.transpose(1, 2)) * (mass > 0)}
+        # the algebraic central moments cancel terms of size mu^2 and mu^3 (mu: the class mean less the channel
+        # shift) down to residues of their round-off (each E_k a P-term sum with ~sqrt(P) roundings): a variance or a
+        # third moment within that round-off is not resolved and is zero. Otherwise a channel constant over a class
+        # region (a ReLU feature at 0 there) leaves a third-moment residue that the skewness divides by
+        # (0 + eps)^1.5 = 1e-9 into a value of order 1.
+        tiny = 4 * f.shape[-1] ** 0.5 * torch.finfo(dtype).eps
         if order >= 2:
-            var = e[1] - (2 - m0) * mu * mu
-            out[2] = var if second == "variance" else torch.sqrt(var.clamp_min(0) + eps) * (mass > 0)
+            mu2 = mu * mu
+            var = e[1] - (2 - m0) * mu2
+            flat = var <= tiny * (e[1] + (2 - m0) * mu2)
+            var = var.masked_fill(flat, 0.0)
+            out[2] = var if second == "variance" else torch.sqrt(var + eps) * (mass > 0)
         if order >= 3:
-            third_c = e[2] - 3 * mu * e[1] + (3 - m0) * mu**3
-            out[3] = third_c if third == "central" else third_c / (var.clamp_min(0) + eps) ** 1.5
+            third_c = e[2] - 3 * mu * e[1] + (3 - m0) * mu2 * mu
+            scale = e[2].abs() + 3 * mu.abs() * e[1] + (3 - m0) * mu2 * mu.abs()
+            third_c = third_c.masked_fill(flat | (third_c.abs() <= tiny * scale), 0.0)
+            out[3] = third_c if third == "central" else third_c / (var + eps) ** 1.5
         stacked = torch.stack([out[k] for k in moments], 1)
     return stacked.to(feat.dtype if feat.dtype in (torch.float32, torch.float64) else torch.float32), mass[..., 0]
 
@@ -253,8 +318,9 @@ class IntraKD(Distiller):
         o = self.options
         label = batch["label"]
         pairs = [(s_out["feats"][s], t_out["feats"][t]) for s, t in zip(self.s_names, self.t_names)]
-        # the full-resolution one-hot, built once for every tap when the AOI path needs it
-        full = o["downsample"] == "area" or o["kernel_unit"] == "label"
+        # the full-resolution one-hot, built once for every tap when the AOI path needs it (area pooling at feature
+        # resolution counts the label directly: class_fractions)
+        full = o["kernel_unit"] == "label" or o["downsample"] == "bilinear"
         onehot = one_hot(label, self.num_classes) if full else None
         out = {"intra": self.weights["intra"] * sum(self.intra_loss(fs, ft, label, onehot) for fs, ft in pairs)}
         if o.get("with_at", False):
@@ -287,4 +353,4 @@ class Intra(IntraKD):
     description = "IntRA only (Table 4 row): inter-region affinity graph distillation without AT and KD."
 
 
-__all__ = ["aoi_maps", "box_filter", "moment_pool", "affinity_graph", "graph_loss", "one_hot", "IntraKD", "Intra"]
+__all__ = ["aoi_maps", "box_filter", "class_fractions", "moment_pool", "affinity_graph", "graph_loss", "one_hot", "IntraKD", "Intra"]
