@@ -112,6 +112,12 @@ def box_filter(x: torch.Tensor, kernel: int, pad: str = "reflect") -> torch.Tens
     return summed / count
 
 
+def needs_full_onehot(kernel_unit: str, downsample: str) -> bool:
+    """Whether :func:`aoi_maps` builds the full-resolution one-hot for these options: it does not when the label is
+    resized (``nearest``) or counted (``area``: :func:`class_fractions`) straight to the feature size."""
+    return kernel_unit == "label" or downsample == "bilinear"
+
+
 def aoi_maps(label: torch.Tensor, num_classes: int, size, kernel: int = 5, kernel_unit: str = "feature",
              downsample: str = "area", pad: str = "reflect", onehot: torch.Tensor | None = None) -> torch.Tensor:
     """Soft AOI maps B x n x h_f x w_f from a B x H x W label map (255 = ignore, belongs to no AOI).
@@ -123,10 +129,10 @@ def aoi_maps(label: torch.Tensor, num_classes: int, size, kernel: int = 5, kerne
         raise ValueError(f"AOI kernel_unit must be one of {KERNEL_UNITS}, got {kernel_unit!r}")
     if downsample not in DOWNSAMPLES:
         raise ValueError(f"AOI downsample must be one of {DOWNSAMPLES}, got {downsample!r}")
-    if downsample == "nearest" and kernel_unit == "feature":
-        return box_filter(one_hot(resize_label(label, size), num_classes), kernel, pad)
-    if kernel_unit == "feature" and downsample == "area":
-        return box_filter(class_fractions(label, num_classes, size), kernel, pad)
+    if not needs_full_onehot(kernel_unit, downsample):
+        small = (one_hot(resize_label(label, size), num_classes) if downsample == "nearest"
+                 else class_fractions(label, num_classes, size))
+        return box_filter(small, kernel, pad)
     full = one_hot(label, num_classes) if onehot is None else onehot
     if kernel_unit == "label":
         full = box_filter(full, kernel, pad)
@@ -318,10 +324,8 @@ class IntraKD(Distiller):
         o = self.options
         label = batch["label"]
         pairs = [(s_out["feats"][s], t_out["feats"][t]) for s, t in zip(self.s_names, self.t_names)]
-        # the full-resolution one-hot, built once for every tap when the AOI path needs it (area pooling at feature
-        # resolution counts the label directly: class_fractions)
-        full = o["kernel_unit"] == "label" or o["downsample"] == "bilinear"
-        onehot = one_hot(label, self.num_classes) if full else None
+        # the full-resolution one-hot, built once for every tap when the AOI path needs it
+        onehot = one_hot(label, self.num_classes) if needs_full_onehot(o["kernel_unit"], o["downsample"]) else None
         out = {"intra": self.weights["intra"] * sum(self.intra_loss(fs, ft, label, onehot) for fs, ft in pairs)}
         if o.get("with_at", False):
             out["at"] = self.weights["at"] * sum(at_loss(fs, ft, 2.0, o["at_mode"]) for fs, ft in pairs)
