@@ -137,6 +137,23 @@ def test_threshold_counts_by_hand():
         L.threshold_counts(pred, gt[:, :3])
 
 
+def test_joint_histogram_path_equals_the_per_class_loop():
+    """image_aps takes one joint (value, label) histogram per class for uint8 maps and a 0..4 label: the same
+    APs, bit for bit, as the official per-threshold loop on ``label == c``; a label with other values (255) takes
+    the per-class path, where those pixels are negatives of every class."""
+    rng = np.random.default_rng(11)
+    lab = rng.integers(0, 5, (37, 53)).astype(np.uint8)
+    lab[:, :9] = 0
+    probs = [np.clip(rng.normal(60 + 40 * (lab == c), 50), 0, 255).astype(np.uint8) for c in range(5)]
+    probs[4][lab == 4] = 255
+    joint = L.LlamasEvaluator().image_aps(probs, lab)
+    want = [L.image_ap_reference(p, lab == c) for c, p in enumerate(probs)]
+    assert list(joint) == want and len(set(want)) == 5
+    lab[3:6] = 255
+    assert list(L.LlamasEvaluator().image_aps(probs, lab)) == [L.image_ap_reference(p, lab == c)
+                                                                for c, p in enumerate(probs)]
+
+
 def test_evaluator_result_and_errors():
     ev = L.LlamasEvaluator()
     with pytest.raises(ValueError, match=r"^no images were evaluated \(empty list\?\)$"):

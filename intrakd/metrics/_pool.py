@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -34,6 +35,14 @@ def chunks(items: Sequence, n: int) -> list:
     return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _one_library_thread() -> None:
+    """Worker start: OpenCV's own thread pool off (the workers already fill the cores; its threads would only
+    contend with the other workers)."""
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(1)
+
+
 def map_chunks(fn: Callable[[Sequence], object], items: Sequence, workers: int | None = None) -> Iterator:
     """``fn(chunk)`` for contiguous chunks of ``items``, in order; ``workers`` processes (default: the CPUs).
 
@@ -47,5 +56,5 @@ def map_chunks(fn: Callable[[Sequence], object], items: Sequence, workers: int |
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_library_thread) as pool:
         yield from pool.map(fn, chunks(items, workers * CHUNKS_PER_WORKER))

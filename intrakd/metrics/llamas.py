@@ -75,6 +75,18 @@ def _mask_u8(gt: np.ndarray) -> np.ndarray:
     return (gt != 0).view(np.uint8)
 
 
+def _counts_from_hist(hist: np.ndarray, nbins: int) -> tuple[np.ndarray, np.ndarray]:
+    """TP and FP at each of the 101 thresholds (official order, t = 1.00 first) from a (2, nbins) histogram of
+    non-target (row 0) and target (row 1) pixels over uint8 values (nbins 256) or threshold levels (nbins 102)."""
+    if nbins == 256:  # fold uint8 values into "number of thresholds reached"
+        hist = np.stack([np.bincount(_U8_PASSES, weights=h, minlength=102) for h in hist]).astype(np.int64)
+    at_least = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # at_least[:, k] = #pixels reaching >= k thresholds
+    # pixel passes ascending threshold j iff it reaches >= j+1 thresholds; official i -> ascending j = 100 - i
+    i = np.arange(101)
+    pos = at_least[:, 101 - i]
+    return pos[1], pos[0]
+
+
 def threshold_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """TP and FP at each of the 101 thresholds (in official order, t = 1.00 first) from one histogram pass.
 
@@ -94,20 +106,11 @@ def threshold_counts(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.n
         g = _mask_u8(gt).ravel() != 0
         idx = q.ravel().astype(np.int64) + g.astype(np.int64) * nbins
         hist = np.bincount(idx, minlength=2 * nbins).reshape(2, nbins)
-    if nbins == 256:  # fold uint8 values into "number of thresholds reached"
-        hist = np.stack([np.bincount(_U8_PASSES, weights=h, minlength=102) for h in hist]).astype(np.int64)
-    at_least = np.cumsum(hist[:, ::-1], axis=1)[:, ::-1]  # at_least[:, k] = #pixels reaching >= k thresholds
-    # pixel passes ascending threshold j iff it reaches >= j+1 thresholds; official i -> ascending j = 100 - i
-    i = np.arange(101)
-    pos = at_least[:, 101 - i]
-    return pos[1], pos[0]
+    return _counts_from_hist(hist, nbins)
 
 
-def image_ap(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Official AP of one image and class: ``pred`` uint8 0..255 (as the PNG) or float 0..1, ``gt`` boolean
-    (or an integer map, non-zero = target)."""
-    tp, fp = threshold_counts(pred, gt)
-    npos = int(np.count_nonzero(_mask_u8(gt)))
+def _ap(tp: np.ndarray, fp: np.ndarray, npos: int) -> float:
+    """The official left-endpoint AP from TP and FP at the 101 thresholds and the number of target pixels."""
     p = np.divide(tp, tp + fp, out=np.zeros(101), where=(tp + fp) > 0)
     r = tp / npos if npos else np.zeros(101)
     ap = 0.0
@@ -116,6 +119,28 @@ def image_ap(pred: np.ndarray, gt: np.ndarray) -> float:
         ap += (float(r[k]) - prev_r) * prev_p
         prev_p, prev_r = float(p[k]), float(r[k])
     return ap
+
+
+def image_ap(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Official AP of one image and class: ``pred`` uint8 0..255 (as the PNG) or float 0..1, ``gt`` boolean
+    (or an integer map, non-zero = target)."""
+    tp, fp = threshold_counts(pred, gt)
+    return _ap(tp, fp, int(np.count_nonzero(_mask_u8(gt))))
+
+
+def _joint_aps(probs: list[np.ndarray], label: np.ndarray) -> np.ndarray:
+    """Every class's AP of one image whose five maps are uint8 and whose label holds only 0..4: one joint
+    (value, label) calcHist per class gives both its target and its all-pixel histogram (same counts as
+    :func:`threshold_counts` on ``label == c``, without building the mask)."""
+    label = np.ascontiguousarray(label)
+    out = np.zeros(len(CLASSES))
+    for c, pred in enumerate(probs):
+        joint = cv2.calcHist([np.ascontiguousarray(pred), label], [0, 1], None, [256, len(CLASSES)],
+                             [0, 256, 0, len(CLASSES)]).astype(np.int64)  # exact below 2**24 pixels
+        pos = joint[:, c]
+        tp, fp = _counts_from_hist(np.stack([joint.sum(1) - pos, pos]), 256)
+        out[c] = _ap(tp, fp, int(pos.sum()))
+    return out
 
 
 class LlamasEvaluator:
@@ -129,14 +154,15 @@ class LlamasEvaluator:
         label = np.asarray(label)
         if len(probs) != len(CLASSES):
             raise ValueError(f"{name or 'image'}: expected {len(CLASSES)} class maps, got {len(probs)}")
-        out = np.zeros(len(CLASSES))
+        probs = [np.asarray(pred) for pred in probs]
         for c, pred in enumerate(probs):
-            pred = np.asarray(pred)
             if pred.shape != label.shape:
                 raise ValueError(f"size mismatch for {name or 'image'} class {CLASSES[c]}: prediction "
                                  f"{pred.shape} vs label {label.shape}")
-            out[c] = image_ap(pred, label == c)
-        return out
+        if (label.dtype == np.uint8 and label.size < (1 << 24) and all(p.dtype == np.uint8 for p in probs)
+                and int(label.max(initial=0)) < len(CLASSES)):
+            return _joint_aps(probs, label)
+        return np.array([image_ap(pred, label == c) for c, pred in enumerate(probs)])
 
     def add(self, aps: np.ndarray) -> None:
         self.sums += aps
