@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import cv2
+import numpy as np
 import pytest
 
 from intrakd.metrics._pool import chunks, map_chunks
@@ -24,14 +25,19 @@ def test_chunks_are_contiguous_and_nearly_equal():
     assert chunks([1, 2, 3], 0) == [[1, 2, 3]]
 
 
+@pytest.mark.timeout(60)
 def test_map_chunks_keeps_order_and_workers_use_one_opencv_thread():
+    # OpenCV's thread pool running in this process first: forked workers must not wait for its threads
+    cv2.GaussianBlur(np.zeros((2000, 2000), np.float32), (0, 0), 5)
+    threads = cv2.getNumThreads()
     items = list(range(23))
     out = list(map_chunks(_describe, items, workers=2))
     assert [x for _, _, chunk in out for x in chunk] == items and len(out) == 8
-    assert {pid for pid, _, _ in out} - {os.getpid()} and all(threads == 1 for _, threads, _ in out)
+    assert {pid for pid, _, _ in out} - {os.getpid()} and all(n == 1 for _, n, _ in out)
+    assert cv2.getNumThreads() == threads  # restored here
     # one worker runs in this process, untouched
-    (pid, threads, chunk), = map_chunks(_describe, items, workers=1)
-    assert pid == os.getpid() and chunk == items and threads == cv2.getNumThreads()
+    (pid, n, chunk), = map_chunks(_describe, items, workers=1)
+    assert pid == os.getpid() and chunk == items and n == threads
 
 
 def test_map_chunks_raises_the_workers_error():

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 CHUNKS_PER_WORKER = 4  # a few chunks per worker evens out uneven images without much transfer
 
@@ -35,12 +36,20 @@ def chunks(items: Sequence, n: int) -> list:
     return [items[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _one_library_thread() -> None:
-    """Worker start: OpenCV's own thread pool off (the workers already fill the cores; its threads would only
-    contend with the other workers)."""
+@contextmanager
+def _one_library_thread():
+    """OpenCV single-threaded while the workers are forked (they inherit it; the workers already fill the cores,
+    so its thread pool would only contend with them), restored afterwards. Set here, not in a forked worker:
+    there the parent's pool threads do not exist, and reconfiguring the pool waits for them forever."""
     cv2 = sys.modules.get("cv2")
+    threads = cv2.getNumThreads() if cv2 is not None else None
     if cv2 is not None:
         cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        if cv2 is not None:
+            cv2.setNumThreads(threads)
 
 
 def map_chunks(fn: Callable[[Sequence], object], items: Sequence, workers: int | None = None) -> Iterator:
@@ -56,5 +65,5 @@ def map_chunks(fn: Callable[[Sequence], object], items: Sequence, workers: int |
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_one_library_thread) as pool:
+    with _one_library_thread(), ProcessPoolExecutor(workers, mp_context=context) as pool:
         yield from pool.map(fn, chunks(items, workers * CHUNKS_PER_WORKER))
