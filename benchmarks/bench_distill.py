@@ -1,7 +1,8 @@
 """Distillation-method costs, measured in one run (device-agnostic: CUDA when present, else CPU).
 
 1. Extra cost per training step of every method, as a ratio to the student's own forward + CE + backward,
-   ERFNet student / PSPNet-R101 teacher at full width, n = 37 classes, ApolloScape crop 496 x 1488, batch 8
+   ERFNet student / PSPNet-R101 teacher at full width, n = 37 classes (each image's label of 16 x 16 blocks holds
+   ``--classes`` of them, all 37 by default; a genuine ApolloScape label holds 10-12), ApolloScape crop 496 x 1488, batch 8
    on a GPU (``--quick``: the same networks on a 248 x 744 crop = half the crop per side, batch 1, one CPU
    thread; per-pixel costs keep their ratio, the dense pairwise map of skd_pair shrinks 16x). The random
    teacher's BatchNorm statistics are calibrated on the batch (``calibrate_bn``), so its features and logits
@@ -15,7 +16,7 @@
    full ApolloScape crop (shapes only, on the meta device), as the registered method matches them and as the
    supplement's formula at the 1/8 tap.
 
-Usage: python benchmarks/bench_distill.py [--quick] [--reps N] [--batch B] [--width W] [--shape H W]
+Usage: python benchmarks/bench_distill.py [--quick] [--reps N] [--batch B] [--width W] [--shape H W] [--classes K]
 """
 
 from __future__ import annotations
@@ -75,13 +76,23 @@ def calibrate_bn(model, x, passes=3):
     model.eval()
 
 
-def bench_methods(device, width, shape, batch, reps, names=None):
+def block_label(batch, shape, classes, g):
+    """B x H x W label of 16 x 16 blocks, each image drawing its blocks from ``classes`` of the 37 class IDs
+    (void always among them; ``classes`` = 37: every class in every image)."""
+    out = []
+    for _ in range(batch):
+        ids = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.randperm(N_CLASSES - 1, generator=g)[: classes - 1]])
+        pick = torch.randint(0, classes, (1, 1, shape[0] // 16, shape[1] // 16), generator=g)
+        out.append(F.interpolate(ids[pick].float(), size=shape, mode="nearest")[:, 0].long())
+    return torch.cat(out)
+
+
+def bench_methods(device, width, shape, batch, reps, names=None, classes=N_CLASSES):
     student = build_model("erfnet", N_CLASSES, width=width).to(device).train()
     teacher = build_model("pspnet_r101", N_CLASSES, width=width).to(device).eval()
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, *shape, generator=g).to(device)
-    blocks = torch.randint(0, N_CLASSES, (batch, 1, shape[0] // 16, shape[1] // 16), generator=g).float()
-    label = F.interpolate(blocks, size=shape, mode="nearest")[:, 0].long().to(device)
+    label = block_label(batch, shape, classes, g).to(device)
     data = {"image": x, "label": label}
 
     calibrate_bn(teacher, x)
@@ -123,7 +134,7 @@ def bench_methods(device, width, shape, batch, reps, names=None):
         results.append((name + ("+adv" if extra else ""), statistics.median(t_method), ratio))
     base = min(bases)
     print(f"student fwd+CE+bwd {base * 1e3:.1f} ms (ERFNet w={width}, {batch}x3x{shape[0]}x{shape[1]}, n={N_CLASSES}, "
-          f"{device.type}, {torch.get_num_threads()} thread(s)); teacher forward {t_teacher * 1e3:.1f} ms "
+          f"{device.type}, {torch.get_num_threads()} thread(s), {classes} classes an image); teacher forward {t_teacher * 1e3:.1f} ms "
           f"({t_teacher / base:.2f}x, excluded below)")
     print(f"{'method':<10} {'step ms':>9} {'extra':>8}   (extra: median over the {reps} interleaved pairs of "
           f"method step / plain step, minus 1)")
@@ -218,6 +229,9 @@ def main():
     ap.add_argument("--shape", type=int, nargs=2, default=None, help="crop H W (default 496 1488, quick 248 744)")
     ap.add_argument("--skip-loop", action="store_true", help="skip the moment-pooling loop comparison")
     ap.add_argument("--methods", nargs="+", default=None, help="only these methods (e.g. intra intrakd skd+adv)")
+    ap.add_argument("--classes", type=int, default=N_CLASSES, choices=range(1, N_CLASSES + 1), metavar="K",
+                    help="classes in each image's label, void included (default 37: every class in every image; "
+                         "a genuine ApolloScape label holds 10-12 train IDs)")
     args = ap.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu" or args.quick:
@@ -230,7 +244,7 @@ def main():
     if not args.skip_loop:
         bench_moments(device, args.quick)
     table4_counts()
-    bench_methods(device, args.width, shape, batch, reps, args.methods)
+    bench_methods(device, args.width, shape, batch, reps, args.methods, args.classes)
 
 
 if __name__ == "__main__":

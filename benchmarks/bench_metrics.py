@@ -21,7 +21,8 @@ there), which spares them an interpreter start. "In-process" times the library c
   reader and the spline sampler (``lane_pixels``, checked against the tool's outputs by the tests). A Python port
   is slower than the compiled tool, so the CULane ratio overstates the speed-up against the C++ binary.
 
-    python benchmarks/bench_metrics.py [--quick] [--only culane|miou|llamas] [--repeat R]
+    python benchmarks/bench_metrics.py [--quick] [--only culane|miou|llamas] [--repeat R] [--miou-pairs N]
+                                       [--llamas-images N] [--culane-images N]
 """
 
 from __future__ import annotations
@@ -347,17 +348,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (a minute or two)")
     ap.add_argument("--only", choices=["culane", "miou", "llamas"])
     ap.add_argument("--repeat", type=int, default=3, help="interleaved rounds (ours, then the peer) per section")
+    ap.add_argument("--miou-pairs", type=int, default=None, help="mIoU pairs (default 100, quick 20; the "
+                    "Cityscapes val split has 500)")
+    ap.add_argument("--llamas-images", type=int, default=None, help="LLAMAS images (default 30, quick 8)")
+    ap.add_argument("--culane-images", type=int, default=None, help="CULane images (default 2000, quick 200)")
     args = ap.parse_args()
     print(f"bench_metrics: {os.cpu_count()} CPUs, load {loadavg()}, python {sys.version.split()[0]}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.only in (None, "miou"):
             (tmp / "miou").mkdir()
-            bench_miou(20 if args.quick else 100, tmp / "miou", args.repeat)
+            bench_miou(args.miou_pairs or (20 if args.quick else 100), tmp / "miou", args.repeat)
         if args.only in (None, "llamas"):
-            bench_llamas(8 if args.quick else 30, tmp, args.repeat)
+            bench_llamas(args.llamas_images or (8 if args.quick else 30), tmp, args.repeat)
         if args.only in (None, "culane"):
-            bench_culane(200 if args.quick else 2000, tmp, args.repeat)
+            bench_culane(args.culane_images or (200 if args.quick else 2000), tmp, args.repeat)
 
 
 if __name__ == "__main__":
