@@ -289,6 +289,13 @@ class Bench:
                      f"{'; '.join(devices) or '?'}); the preset's cost over the measured jobs: {total:,.1f} {unit}"
                      + (f", {total / factor:,.1f} GPU h at a CPU-to-GPU factor of {factor:g}" if factor and not cuda
                         else "") + ".")
+        per_ds: dict[str, float] = {}
+        for job, _, h in rows:
+            per_ds[job["dataset"]] = per_ds.get(job["dataset"], 0.0) + h
+        if len(per_ds) > 1:
+            lines.append("By dataset: " + ", ".join(
+                f"{ds} {h:,.0f} {unit}" + (f" ({h / factor:,.0f} GPU h)" if factor and not cuda else "")
+                for ds, h in per_ds.items()) + ".")
         if missing:
             per = {}
             for m in missing:
