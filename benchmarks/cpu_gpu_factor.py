@@ -18,20 +18,18 @@ are close to the measured workload. Data loading (JPEG decoding of 3384 x 2710 A
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_metrics import loadavg  # noqa: E402  (this folder is on sys.path when a benchmark runs)
+from intrakd.metrics._pool import cpu_count  # noqa: E402
+
 #: DeepLearningExamples/PyTorch/Classification/ConvNets/resnet50v1.5/README.md, DGX A100 (A100 80GB), 1 GPU, AMP
 A100_RESNET50_AMP_IMG_PER_S = 2470.0
-
-
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def measure(batch: int, steps: int) -> list[float]:
@@ -65,7 +63,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = cpu_count()
     torch.set_num_threads(threads)
     print(f"cpu_gpu_factor: ResNet-50 training, batch {args.batch} at 224x224, float32 channels-last, "
           f"{threads} threads; load before {loadavg()}")

@@ -42,14 +42,15 @@ def _one_library_thread():
     so its thread pool would only contend with them), restored afterwards. Set here, not in a forked worker:
     there the parent's pool threads do not exist, and reconfiguring the pool waits for them forever."""
     cv2 = sys.modules.get("cv2")
-    threads = cv2.getNumThreads() if cv2 is not None else None
-    if cv2 is not None:
-        cv2.setNumThreads(1)
+    if cv2 is None:  # not loaded: nothing to set
+        yield
+        return
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     try:
         yield
     finally:
-        if cv2 is not None:
-            cv2.setNumThreads(threads)
+        cv2.setNumThreads(threads)
 
 
 def map_chunks(fn: Callable[[Sequence], object], items: Sequence, workers: int | None = None) -> Iterator:
