@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from intrakd.metrics._png import read_png8
 from intrakd.metrics._pool import map_chunks
 
 CLASSES = ("background", "l1", "l0", "r0", "r1")
@@ -190,7 +191,9 @@ def read_prediction(pred_root, key: str) -> list[np.ndarray]:
     for p in prediction_paths(pred_root, key):
         if not p.is_file():
             raise FileNotFoundError(f"missing LLAMAS prediction {p} (all five <ts>.json_<c>.png are required)")
-        img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        data, img = read_png8(p)  # 8-bit grey PNGs filtered None/Sub/Up: libdeflate, samples as OpenCV's
+        if img is None:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         if img is None:
             raise ValueError(f"cannot decode prediction PNG {p}")
         out.append(img)
