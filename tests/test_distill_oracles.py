@@ -82,6 +82,51 @@ def test_kd_gradient_with_a_mask_and_under_autocast():
     assert s16.grad.dtype == torch.bfloat16 and torch.equal(s16.grad, s32.grad.to(torch.bfloat16))
 
 
+def _kl_and_grad(zs, zt, temperature=1.0, mask=None):
+    s = zs.clone().requires_grad_(True)
+    loss = pixel_kl(s, zt, temperature, mask)
+    loss.backward()
+    return loss, s.grad
+
+
+@pytest.mark.parametrize("width", [64, 48, 37])
+def test_kd_in_chunks_of_rows_equals_the_whole_map(monkeypatch, width):
+    """On a CPU the KL runs over chunks of rows; where a chunk's rows hold a multiple of 64 elements (widths 64 and
+    48 here; 37 cannot) loss and gradient are the whole map's bit for bit, channels-last logits too; otherwise
+    within float32 rounding. Chunks of one or a few rows, a mask and a temperature, against autograd."""
+    from intrakd.distill import _ops
+
+    g = torch.Generator().manual_seed(5)
+    zs, zt = torch.randn(3, 6, 70, width, generator=g) * 3, torch.randn(3, 6, 70, width, generator=g) * 3
+    mask = torch.rand(3, 70, width, generator=g) > 0.3
+    monkeypatch.setattr(_ops, "KL_CHUNK", 1 << 30)
+    assert _ops._kl_rows(zs) == 70
+    whole = [_kl_and_grad(zs, zt), _kl_and_grad(zs, zt, 2.0, mask)]
+    monkeypatch.setattr(_ops, "KL_CHUNK", 1)  # the smallest aligned chunk: 1 row at width 64, 4 at 48, 64 at 37
+    assert _ops._kl_rows(zs) == {64: 1, 48: 4, 37: 64}[width]
+    monkeypatch.setattr(_ops, "KL_CHUNK", 3 * 6 * width * 3)  # a few rows a chunk, the last chunk shorter
+    rows = _ops._kl_rows(zs)
+    assert 1 < rows < 70 and 70 % rows
+    chunked = [_kl_and_grad(zs, zt), _kl_and_grad(zs, zt, 2.0, mask)]
+    for (lw, gw), (lc, gc) in zip(whole, chunked):
+        if width != 37:
+            assert lw.item() == lc.item() and torch.equal(gw, gc)
+        torch.testing.assert_close(gc, gw, rtol=1e-5, atol=1e-9)
+        assert lc.item() == pytest.approx(lw.item(), rel=1e-6)
+    a = zs.clone().requires_grad_(True)  # the masked, tempered loss and gradient against autograd
+    kl = F.kl_div(F.log_softmax(a / 2, 1), F.log_softmax(zt / 2, 1), reduction="none", log_target=True).sum(1)
+    ((kl * mask).sum() / mask.sum() * 4).backward()
+    torch.testing.assert_close(chunked[1][1], a.grad, rtol=1e-4, atol=1e-8)
+    cl = [_kl_and_grad(z.to(torch.bfloat16).contiguous(memory_format=torch.channels_last), zt.to(torch.bfloat16))
+          for z in (zs,)][0]  # channels-last bf16 logits: the contiguous bf16 result, bit for bit
+    flat = _kl_and_grad(zs.to(torch.bfloat16), zt.to(torch.bfloat16))
+    assert cl[0].item() == flat[0].item() and torch.equal(cl[1], flat[1])
+    loss = pixel_kl(zs.clone().requires_grad_(True) * 1.0, zt)  # the backward scales its saved map in place:
+    loss.backward(retain_graph=True)  # a second backward is refused, never silently wrong
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("mode", ["code", "paper"])
 def test_at_matches_torchdistill(mode):
     pairs = {"mid": {"student": {"path": "s1", "io": "output"}, "teacher": {"path": "t1", "io": "output"}, "weight": 1},

