@@ -191,7 +191,7 @@ def read_prediction(pred_root, key: str) -> list[np.ndarray]:
     for p in prediction_paths(pred_root, key):
         if not p.is_file():
             raise FileNotFoundError(f"missing LLAMAS prediction {p} (all five <ts>.json_<c>.png are required)")
-        data, img = read_png8(p)  # 8-bit grey PNGs filtered None/Sub/Up: libdeflate, samples as OpenCV's
+        data, img = read_png8(p)  # 8-bit grey PNGs through libdeflate, the samples OpenCV's; else OpenCV
         if img is None:
             img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
         if img is None:
