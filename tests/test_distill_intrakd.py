@@ -776,3 +776,55 @@ def test_matched_size_counts_graph_entries_attention_maps_and_logits():
     assert build_method("intrakd", s, t, 3).matched_size(s_out, t_out) == 2 * 3 * 9 + 64 + 16 + 3 * 32 * 32
     assert build_method("intrakd", s, t, 3, graph="concat", with_kd=False).matched_size(s_out, t_out) == 2 * 9 + 80
     assert build_method("intra", s, t, 3, moments=(1, 2)).matched_size(s_out, t_out) == 2 * 2 * 9
+
+
+def _label_with(classes, shape=(2, 96, 160), seed=0):
+    """Labels of 8 x 8 blocks drawn from ``classes`` (every one present in the batch), 255 blocks among them."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.tensor(list(classes) + [255])
+    pick = torch.randint(0, len(ids), (shape[0], 1, shape[1] // 8, shape[2] // 8), generator=g)
+    label = torch.nn.functional.interpolate(ids[pick].float(), size=shape[1:], mode="nearest")[:, 0].long()
+    label.view(-1)[: len(classes)] = torch.tensor(list(classes))  # each class at least once
+    return label
+
+
+def test_nonzero_rows_lists_the_classes_present_in_the_batch_with_a_floor():
+    from intrakd.distill.intrakd import MIN_GEMM_ROWS, _nonzero_rows
+
+    mass = torch.zeros(2, 37, 1, dtype=torch.float64)
+    mass[0, [0, 5, 9], 0] = 3.0
+    mass[1, [9, 20], 0] = 1e-300  # any weight counts, however small
+    assert _nonzero_rows(mass).tolist() == [0, 5, 9, 20]
+    mass = torch.zeros(1, 37, 1, dtype=torch.float64)
+    mass[0, [3, 7], 0] = 1.0  # below the floor of 4 rows: the lowest-index empty rows fill up
+    assert MIN_GEMM_ROWS[torch.float64] == 4 and _nonzero_rows(mass).tolist() == [0, 1, 3, 7]
+    assert MIN_GEMM_ROWS[torch.float32] == 16 and _nonzero_rows(mass.float()).tolist() == list(range(16))
+    assert _nonzero_rows(torch.ones(2, 37, 1, dtype=torch.float64)) is None  # all present: the full GEMM
+    assert _nonzero_rows(torch.ones(1, 3, 1)) is None  # fewer classes than the floor
+
+
+@pytest.mark.parametrize("classes", [(4,), (0, 2, 30), (1, 3, 5, 7, 11, 13, 17, 19, 23, 29)])
+@pytest.mark.parametrize("options", [{}, {"normaliser": "constant"}, {"second": "std", "third": "central"},
+                                     {"precision": "float32"}])
+def test_absent_classes_left_out_of_the_gemms_change_no_bit(monkeypatch, classes, options):
+    """Moments and the student's gradient with the absent classes' rows left out equal, bit for bit on one thread,
+    the full GEMMs' (the committed default results depend on it); absent classes stay exact zero vectors."""
+    import intrakd.distill.intrakd as ik
+
+    label = _label_with(classes)
+    aoi = aoi_maps(label, 37, (24, 40))
+    feat = torch.randn(2, 80, 24, 40, generator=torch.Generator().manual_seed(3)).relu()
+    weights = torch.randn(2, 3, 37, 80, generator=torch.Generator().manual_seed(4))
+    out = []
+    for rows_fn in (ik._nonzero_rows, lambda mass: None):
+        monkeypatch.setattr(ik, "_nonzero_rows", rows_fn)
+        x = feat.clone().requires_grad_(True)
+        mom, mass = moment_pool(x, aoi, **options)
+        (mom * weights).sum().backward()
+        with torch.no_grad():
+            teacher = moment_pool(feat.to(torch.bfloat16).contiguous(memory_format=torch.channels_last), aoi, **options)
+        out.append((mom, mass, x.grad, *teacher))
+    for a, b in zip(*out):
+        assert torch.equal(a, b)
+    absent = [j for j in range(37) if j not in classes]
+    assert out[0][0][:, :, absent].abs().sum() == 0 and (out[0][0][:, :, list(classes)] != 0).any()
