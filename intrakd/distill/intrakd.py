@@ -140,54 +140,22 @@ def aoi_maps(label: torch.Tensor, num_classes: int, size, kernel: int = 5, kerne
     return small if kernel_unit == "label" else box_filter(small, kernel, pad)
 
 
-MIN_GEMM_ROWS = {torch.float64: 4, torch.float32: 16}
-
-
-def _nonzero_rows(mass: torch.Tensor) -> torch.Tensor | None:
-    """Indices of the classes (rows of the B x n x P AOI weights, whose sums ``mass`` are B x n x 1) with weight in some
-    image, at least ``MIN_GEMM_ROWS`` of them for the dtype (the lowest-index empty rows fill up), or None when that
-    is all n.
-
-    Classes absent from the batch (most of them: a road-marking label holds 8-13 of ApolloScape's 37) have zero raw
-    moments, so their rows are left out of the forward GEMMs, which dominate the cost (the teacher's, with no
-    backward, most). AOI weights are non-negative, so a zero sum is an all-zero row. Each kept row's dot products are
-    then the full GEMM's bit for bit on one CPU thread (tested); with fewer rows than the floor (4 in float64, 16 in
-    float32) this CPU BLAS takes other kernels that round differently. Where a multi-threaded or GPU BLAS splits the
-    work by the row count, the kept rows agree to round-off."""
-    keep = (mass[..., 0] != 0).any(0)
-    short = MIN_GEMM_ROWS.get(mass.dtype, 16) - int(keep.sum())
-    if short > 0:
-        keep[(~keep).nonzero()[:short, 0]] = True
-    return None if bool(keep.all()) else keep.nonzero()[:, 0]
-
-
-def _raw_moments(f, m, z, order, rows):
-    """E_k = M (F^k)^T / Z for k = 1..order (M: B x n x P weights, F: B x c x P features, Z: B x n x 1 or a scalar):
-    one batched GEMM per order on transposed views, on the rows of M listed in ``rows`` alone (see
-    :func:`_nonzero_rows`; None: all of them), the other rows of E_k exact zeros as the full GEMM gives them."""
-    mr, zr = (m, z) if rows is None else (m[:, rows], z[:, rows] if z.dim() else z)
-    power, e = f, []
-    for k in range(order):
-        if k:  # F^2 is a fresh buffer, F^3 is made in it
-            power = power * f if k == 1 else power.mul_(f)
-        ek = torch.bmm(mr, power.transpose(1, 2)) / zr  # B x n (or len(rows)) x c
-        if rows is not None:
-            ek = ek.new_zeros(m.shape[0], m.shape[1], ek.shape[-1]).index_copy_(1, rows, ek)
-        e.append(ek)
-    return e
-
-
 class _RawMoments(torch.autograd.Function):
-    """E_k by :func:`_raw_moments`, and the gradient in closed form, dL/dF = sum_k k F^(k-1) G_k with
-    G_k = (dL/dE_k / Z)^T M, all orders in one GEMM (over all n rows: the absent classes' gradients are zeros) and
-    summed by Horner's rule: autograd would keep F^2 and F^3 and walk back through each power and each GEMM apart
-    (four times the forward's cost at the 1/4 tap)."""
+    """E_k = M (F^k)^T / Z for k = 1..order (M: B x n x P weights, F: B x c x P features, Z: B x n x 1 or a scalar):
+    one batched GEMM per order on transposed views, and the gradient in closed form, dL/dF = sum_k k F^(k-1) G_k with
+    G_k = (dL/dE_k / Z)^T M, all orders in one GEMM and summed by Horner's rule: autograd would keep F^2 and F^3 and
+    walk back through each power and each GEMM apart (four times the forward's cost at the 1/4 tap)."""
 
     @staticmethod
-    def forward(ctx, f, m, z, order, rows=None):
+    def forward(ctx, f, m, z, order):
+        power, e = f, []
+        for k in range(order):
+            if k:  # F^2 is a fresh buffer, F^3 is made in it
+                power = power * f if k == 1 else power.mul_(f)
+            e.append(torch.bmm(m, power.transpose(1, 2)) / z)  # B x n x c
         ctx.save_for_backward(f, m, z)
         ctx.order = order
-        return tuple(_raw_moments(f, m, z, order, rows))
+        return tuple(e)
 
     @staticmethod
     def backward(ctx, *grads):
@@ -198,7 +166,7 @@ class _RawMoments(torch.autograd.Function):
         grad = per_order[:, order - 1] * order
         for k in range(order - 1, 0, -1):
             grad = grad.mul_(f).add_(per_order[:, k - 1], alpha=k)
-        return grad, None, None, None, None
+        return grad, None, None, None
 
 
 def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normaliser: str = "mass",
@@ -238,7 +206,7 @@ def moment_pool(feat: torch.Tensor, aoi: torch.Tensor, moments=(1, 2, 3), normal
             z = mass.new_full((), float(f.shape[-1]))
         m0 = mass / z
         order = max(moments)
-        e = _RawMoments.apply(f, m, z, order, _nonzero_rows(mass))
+        e = _RawMoments.apply(f, m, z, order)
         mu = e[0]
         out = {1: mu if shift is None else (mu + shift.transpose(1, 2)) * (mass > 0)}
         # the algebraic central moments cancel terms of size mu^2 and mu^3 (mu: the class mean less the channel
