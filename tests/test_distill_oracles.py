@@ -117,8 +117,8 @@ def test_kd_in_chunks_of_rows_equals_the_whole_map(monkeypatch, width):
     kl = F.kl_div(F.log_softmax(a / 2, 1), F.log_softmax(zt / 2, 1), reduction="none", log_target=True).sum(1)
     ((kl * mask).sum() / mask.sum() * 4).backward()
     torch.testing.assert_close(chunked[1][1], a.grad, rtol=1e-4, atol=1e-8)
-    cl = [_kl_and_grad(z.to(torch.bfloat16).contiguous(memory_format=torch.channels_last), zt.to(torch.bfloat16))
-          for z in (zs,)][0]  # channels-last bf16 logits: the contiguous bf16 result, bit for bit
+    # channels-last bf16 logits: the contiguous bf16 result, bit for bit
+    cl = _kl_and_grad(zs.to(torch.bfloat16).contiguous(memory_format=torch.channels_last), zt.to(torch.bfloat16))
     flat = _kl_and_grad(zs.to(torch.bfloat16), zt.to(torch.bfloat16))
     assert cl[0].item() == flat[0].item() and torch.equal(cl[1], flat[1])
     loss = pixel_kl(zs.clone().requires_grad_(True) * 1.0, zt)  # the backward scales its saved map in place:
